@@ -1,0 +1,24 @@
+# The two README commands are `make demo` and `make test`; everything else is a helper.
+PY := .venv/bin/python
+RUN_DIR ?= runs/tiny
+
+.PHONY: demo test setup setup-dev slides lint
+
+setup:
+	bash scripts/setup.sh
+
+setup-dev:
+	bash scripts/setup.sh dev
+
+# Train the tiny preset on the built-in corpora, evaluate its checkpoints, list the plots.
+demo: setup
+	.venv/bin/auroragpt train --preset tiny --run-dir $(RUN_DIR)
+	.venv/bin/auroragpt eval $(RUN_DIR)
+	@echo "plots:"; ls -1 $(RUN_DIR)/*.png $(RUN_DIR)/eval/*.png 2>/dev/null || true
+
+# The whole test suite on 2 CPU workers; add PYTEST_ARGS=--runslow for the long runs.
+test: setup-dev
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+lint: setup-dev
+	.venv/bin/ruff check auroragpt tests benchmarks

@@ -1,0 +1,5 @@
+import sys
+
+from auroragpt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,290 @@
+"""A Llama-style decoder-only Transformer, single-device and readable top to bottom.
+
+Notable features:
+- Parameter names follow Meta's Llama reference (`tok_embeddings`, `layers.{i}.attention.wq`,
+  `feed_forward.w1`, `attention_norm`, `ffn_norm`, `norm`, `output`), so checkpoints convert to
+  and from Hugging Face with the usual q/k permutation only.
+- RMSNorm computed in fp32; rotary embeddings on interleaved pairs (the complex-number form of
+  the reference, written with real cos/sin so it runs on every backend and under compile);
+  SwiGLU with the hidden size rounded to `multiple_of`; grouped-query attention; no biases.
+- `layers` is a `ModuleDict` keyed "0".."n-1" and `tok_embeddings`, `norm` and `output` may be
+  set to None, so a pipeline stage can keep just its slice of the model.
+- Construction allocates, `init_weights()` initialises: build on the meta device, shard, then
+  `to_empty(device=...)` and `init_weights()`.
+- A KV cache that lives on whatever device the model lives on, for fast generation.
+
+The model knows nothing of parallelism: `auroragpt.parallel` applies it from outside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from auroragpt.config import ModelConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # NOTE: normalise in fp32 even under bf16 autocast; the mean of squares loses precision.
+        x32 = x.float()
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return normed.type_as(x) * self.weight
+
+    def reset_parameters(self) -> None:
+        nn.init.ones_(self.weight)
+
+
+def rope_cos_sin(head_dim: int, max_seq_len: int, theta: float,
+                 device: torch.device | None = None) -> torch.Tensor:
+    """Rotation table for positions 0..max_seq_len-1: (max_seq_len, head_dim // 2, 2) of cos, sin."""
+    freqs = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim))
+    angles = torch.outer(torch.arange(max_seq_len, device=device).float(), freqs)  # (T, hd/2)
+    return torch.stack([angles.cos(), angles.sin()], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs (x[2i], x[2i+1]) of x: (B, T, nh, hd) by cos_sin: (T, hd/2, 2)."""
+    x_pairs = x.float().reshape(*x.shape[:-1], -1, 2)  # (B, T, nh, hd/2, 2)
+    cos = cos_sin[None, :, None, :, 0]  # (1, T, 1, hd/2)
+    sin = cos_sin[None, :, None, :, 1]
+    real, imag = x_pairs[..., 0], x_pairs[..., 1]
+    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
+    return rotated.flatten(-2).type_as(x)
+
+
+@dataclass
+class KVCache:
+    """Keys and values of past positions, one (B, n_kv_heads, max_len, head_dim) pair per layer."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+
+    @classmethod
+    def allocate(cls, model: Transformer, batch_size: int, max_len: int) -> KVCache:
+        cfg = model.config
+        ref = next(model.parameters())  # the cache follows the model's device and dtype
+        shape = (batch_size, cfg.kv_heads, max_len, cfg.head_dim)
+        make = lambda: torch.zeros(shape, device=ref.device, dtype=ref.dtype)  # noqa: E731
+        return cls([make() for _ in range(cfg.n_layers)], [make() for _ in range(cfg.n_layers)])
+
+    @property
+    def max_len(self) -> int:
+        return self.keys[0].shape[2]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.n_kv_heads = cfg.kv_heads
+        self.head_dim = cfg.head_dim
+        self.wq = nn.Linear(cfg.dim, cfg.n_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wv = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
+
+    def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
+                start_pos: int = 0) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.wq(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim)
+        v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim)
+        q, k = apply_rope(q, cos_sin), apply_rope(k, cos_sin)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
+
+        if cache is None:
+            mask, is_causal = None, True
+        else:
+            cache_k, cache_v = cache
+            end = start_pos + T
+            cache_k[:B, :, start_pos:end] = k
+            cache_v[:B, :, start_pos:end] = v
+            k, v = cache_k[:B, :, :end], cache_v[:B, :, :end]  # (B, nkv, end, hd)
+            # query i sits at position start_pos + i and sees keys 0..start_pos + i
+            key_pos = torch.arange(end, device=x.device)
+            query_pos = torch.arange(start_pos, end, device=x.device)
+            mask, is_causal = key_pos[None, :] <= query_pos[:, None], False  # (T, end)
+
+        if self.n_kv_heads != self.n_heads:  # grouped-query: each kv head serves n_rep q heads
+            n_rep = self.n_heads // self.n_kv_heads
+            k = k.repeat_interleave(n_rep, dim=1)
+            v = v.repeat_interleave(n_rep, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+        out = out.transpose(1, 2).reshape(B, T, -1)  # (B, T, nh * hd)
+        return self.wo(out)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        hidden = cfg.ffn_hidden_dim
+        self.w1 = nn.Linear(cfg.dim, hidden, bias=False)  # gate
+        self.w2 = nn.Linear(hidden, cfg.dim, bias=False)  # down
+        self.w3 = nn.Linear(cfg.dim, hidden, bias=False)  # up
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attention = Attention(cfg)
+        self.feed_forward = FeedForward(cfg)
+        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+
+    def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
+                start_pos: int = 0) -> torch.Tensor:
+        h = x + self.attention(self.attention_norm(x), cos_sin, cache, start_pos)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.tok_embeddings: nn.Embedding | None = nn.Embedding(config.vocab_size, config.dim)
+        self.layers = nn.ModuleDict({str(i): TransformerBlock(config)
+                                     for i in range(config.n_layers)})
+        self.norm: RMSNorm | None = RMSNorm(config.dim, config.norm_eps)
+        self.output: nn.Linear | None = nn.Linear(config.dim, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        # NOTE: not persistent: it is derived from the config, and rebuilt by init_weights()
+        # after a meta-device build.
+        self.register_buffer("rope", self._rope_table(), persistent=False)
+
+    def _rope_table(self, device: torch.device | None = None) -> torch.Tensor:
+        c = self.config
+        return rope_cos_sin(c.head_dim, c.max_seq_len, c.rope_theta, device)
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Initialise every parameter in place (call after `to_empty` on a meta-built model)."""
+        std = self.config.init_std
+        # residual projections scaled down with depth, as in GPT-2 / torchtitan
+        depth_std = std / math.sqrt(2 * self.config.n_layers)
+        self.rope = self._rope_table(self.rope.device)
+        if self.tok_embeddings is not None:
+            nn.init.normal_(self.tok_embeddings.weight, std=std)
+        for block in self.layers.values():
+            for lin in (block.attention.wq, block.attention.wk, block.attention.wv,
+                        block.feed_forward.w1, block.feed_forward.w3):
+                nn.init.trunc_normal_(lin.weight, std=std, a=-3 * std, b=3 * std)
+            for lin in (block.attention.wo, block.feed_forward.w2):
+                nn.init.trunc_normal_(lin.weight, std=depth_std, a=-3 * depth_std, b=3 * depth_std)
+            block.attention_norm.reset_parameters()
+            block.ffn_norm.reset_parameters()
+        if self.norm is not None:
+            self.norm.reset_parameters()
+        if self.output is not None:
+            if self.config.tie_embeddings and self.tok_embeddings is not None:
+                self.output.weight = self.tok_embeddings.weight  # to_empty() unties; tie again
+            else:
+                nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
+                start_pos: int = 0) -> torch.Tensor:
+        """tokens: (B, T) ids (or (B, T, dim) hidden states on a stage without embeddings).
+
+        Returns logits (B, T, vocab) in the compute dtype, or hidden states on a stage without
+        an output layer. With `cache`, positions start at `start_pos` and keys/values are stored.
+        """
+        h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
+        T = h.shape[1]
+        if start_pos + T > self.rope.shape[0]:
+            raise ValueError(
+                f"sequence of {start_pos + T} positions exceeds max_seq_len={self.rope.shape[0]}"
+            )
+        cos_sin = self.rope[start_pos:start_pos + T]  # (T, hd/2, 2)
+        for i, block in self.layers.items():
+            layer_cache = None if cache is None else (cache.keys[int(i)], cache.values[int(i)])
+            h = block(h, cos_sin, layer_cache, start_pos)
+        if self.norm is not None:
+            h = self.norm(h)
+        return self.output(h) if self.output is not None else h
+
+    # ------------------------------------------------------------------------------------------
+    # Generation
+    # ------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def stream(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None,
+               stop_tokens: Sequence[int] = (), use_cache: bool = True,
+               generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        """Yield the next token of every sequence, (B,), until all stopped or max_new_tokens.
+
+        prompt: (B, T) token ids. temperature 0 is greedy. A sequence that produced a stop
+        token keeps yielding that token while others continue.
+        """
+        B, T = prompt.shape
+        total = min(T + max_new_tokens, self.config.max_seq_len)
+        if T >= total:
+            raise ValueError(f"prompt of {T} tokens leaves no room below max_seq_len={total}")
+        cache = KVCache.allocate(self, B, total) if use_cache else None
+        tokens = prompt
+        stop = torch.tensor(list(stop_tokens), device=prompt.device, dtype=prompt.dtype)
+        finished = torch.zeros(B, dtype=torch.bool, device=prompt.device)
+        for pos in range(T, total):
+            if cache is None:
+                logits = self(tokens)[:, -1]
+            else:
+                start = 0 if pos == T else pos - 1
+                logits = self(tokens[:, start:pos], cache=cache, start_pos=start)[:, -1]
+            next_token = sample_next(logits.float(), temperature, top_k, top_p, generator)
+            next_token = torch.where(finished, tokens[:, -1], next_token)  # (B,)
+            finished |= torch.isin(next_token, stop)
+            tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+            yield next_token
+            if bool(finished.all()):
+                return
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, max_new_tokens: int, **kwargs) -> torch.Tensor:
+        """Prompt (B, T) plus up to max_new_tokens sampled tokens: (B, T + n). See `stream`."""
+        new = list(self.stream(prompt, max_new_tokens, **kwargs))
+        return torch.cat([prompt, torch.stack(new, dim=1)], dim=1) if new else prompt
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample one token per row of logits (B, V): greedy at temperature 0, else top-k then top-p."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token when the tokens ranked above it already cover top_p
+        drop_sorted = cumulative - sorted_logits.softmax(-1) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def build_model(config: ModelConfig, device: torch.device | str = "cpu") -> Transformer:
+    """Build on the meta device, materialise on `device`, and initialise: the one path for all."""
+    with torch.device("meta"):
+        model = Transformer(config)
+    model.to_empty(device=device)
+    model.init_weights()
+    return model
