@@ -472,6 +472,11 @@ def _coerce(hint: Any, value: Any, key: str, source: str) -> Any:
             raise ConfigError(f"{source}: {key}={value!r}: expected a mapping")
         return {str(k): _coerce(typing.get_args(hint)[1], v, f"{key}.{k}", source)
                 for k, v in value.items()}
+    if hint in (int, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" as text
+            value = hint(value)
+        except ValueError:
+            raise ConfigError(f"{source}: {key}={value!r}: expected {hint.__name__}") from None
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, float):
