@@ -1,0 +1,1 @@
+"""Evaluate checkpoints across training steps, and convert them to and from Hugging Face."""
