@@ -1,0 +1,116 @@
+"""`export-hf` / `import-hf` against `transformers` itself, loading the exported folder offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from auroragpt.eval.checkpoint import load_checkpoint, read_state_dict
+from auroragpt.eval.export import export_hf, import_hf
+from auroragpt.eval.hf import ConversionError
+
+transformers = pytest.importorskip("transformers")
+
+# code, unicode (accents, CJK, emoji, combining marks), digits, whitespace runs, tabs, newlines
+TEXTS = [
+    "def f(x):\n    return x + 1\n",
+    "class A:\n\tpass\n\n\n# comment with  two spaces\n",
+    "  leading and trailing spaces  ",
+    "ünïcödé — ☃ 日本語 🙂 e\u0301",
+    "12345 + 678 = 13023; 3.14159e-10",
+    "mixed\r\nline endings\rand a\u00a0no-break space",
+    "",
+    " ",
+    "\n\n",
+    "literal </s> and <s> are text, not control tokens",
+]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_exported_model_logits_and_greedy_match_transformers(make_run, tmp_path, tie):
+    run = make_run(steps=(7,), tie=tie)
+    out = export_hf(run / "checkpoints" / "global_step7", tmp_path / "hf")
+    ours, tokenizer = load_checkpoint(run, 7)
+    hf = transformers.LlamaForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+
+    tokens = torch.tensor([tokenizer.encode(TEXTS[0] + TEXTS[1] + TEXTS[4])[:48]])
+    with torch.no_grad():
+        ours_logits, hf_logits = ours(tokens), hf(input_ids=tokens).logits
+    assert ours_logits.abs().max() > 1.0
+    torch.testing.assert_close(ours_logits, hf_logits, rtol=1e-5, atol=1e-5)
+
+    prompt = torch.tensor([tokenizer.encode("def main():\n")])
+    eos = tokenizer.eos_id
+    ours_ids = ours.generate(prompt, 24, temperature=0.0, stop_tokens=[eos])[0].tolist()
+    hf_ids = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=24,
+                         do_sample=False, eos_token_id=eos, pad_token_id=eos)[0].tolist()
+    assert len(hf_ids) > prompt.shape[1] + 1
+    assert ours_ids == hf_ids
+
+
+def test_auto_tokenizer_encodes_and_decodes_like_ours(make_run, tmp_path):
+    run = make_run(steps=(1,))
+    out = export_hf(run / "checkpoints" / "global_step1", tmp_path / "hf")
+    _, ours = load_checkpoint(run, 1)
+    theirs = transformers.AutoTokenizer.from_pretrained(out)
+    for text in TEXTS:
+        expected = ours.encode(text)
+        assert theirs.encode(text, add_special_tokens=False) == expected, text
+        assert theirs(text)["input_ids"] == expected, text
+        assert theirs.decode(expected) == ours.decode(expected), text
+    assert (theirs.bos_token_id, theirs.eos_token_id) == (ours.bos_id, ours.eos_id)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["bos_token_id"], config["eos_token_id"]) == (ours.bos_id, ours.eos_id)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_import_of_export_is_identity(make_run, tmp_path, tie):
+    run = make_run(steps=(3,), tie=tie)
+    ckpt = run / "checkpoints" / "global_step3"
+    back = import_hf(export_hf(ckpt, tmp_path / "hf"), tmp_path / "ours")
+
+    original, restored = read_state_dict(ckpt), read_state_dict(back)
+    if tie:  # the trainer stores both names of the shared tensor, the import stores one
+        original.pop("output.weight")
+        restored.pop("output.weight", None)
+    assert original.keys() == restored.keys()
+    for name in original:
+        assert torch.equal(original[name], restored[name]), name
+    assert (back / "tokenizer.model").read_bytes() == (ckpt / "tokenizer.model").read_bytes()
+
+    model_a, _ = load_checkpoint(ckpt)
+    model_b, _ = load_checkpoint(back)
+    arch = lambda c: (c.dim, c.n_layers, c.n_heads, c.kv_heads, c.vocab_size,  # noqa: E731
+                      c.ffn_hidden_dim, c.norm_eps, c.rope_theta, c.max_seq_len, c.tie_embeddings)
+    assert arch(model_a.config) == arch(model_b.config)
+    tokens = torch.randint(0, model_a.config.vocab_size, (2, 16))
+    assert torch.equal(model_a(tokens), model_b(tokens))
+
+
+def test_export_refuses_to_overwrite(make_run, tmp_path):
+    run = make_run(steps=(2,))
+    out = tmp_path / "hf"
+    export_hf(run, out)  # a run directory exports its newest checkpoint
+    with pytest.raises(FileExistsError, match="not empty"):
+        export_hf(run, out)
+    export_hf(run, out, overwrite=True)
+    assert not (tmp_path / ".hf.tmp").exists()
+
+
+def test_import_names_the_unsupported_field(make_run, tmp_path):
+    run = make_run(steps=(2,))
+    out = export_hf(run, tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text())
+    config["rope_parameters"] = {"rope_type": "llama3", "rope_theta": 1e4, "factor": 8.0}
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConversionError, match="config.json.*llama3"):
+        import_hf(out, tmp_path / "ours")
+    assert not (tmp_path / "ours").exists()
