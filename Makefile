@@ -20,5 +20,14 @@ demo: setup
 test: setup-dev
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# Render every deck to self-contained HTML in slides/_site/: with Quarto where it is installed,
+# otherwise offline from the same .qmd sources (Jupyter kernel + pandoc + reveal.js from npm).
+slides: setup-dev
+	@if command -v quarto >/dev/null 2>&1; then \
+		quarto render slides/; \
+	else \
+		bash scripts/setup_browser.sh --revealjs-only && $(PY) slides/render.py; \
+	fi
+
 lint: setup-dev
 	.venv/bin/ruff check auroragpt tests benchmarks
