@@ -1,0 +1,44 @@
+"""Fixtures for the data tests: tiny corpora written by megatron-core's own builder."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+warnings.filterwarnings("ignore", message=".*Transformer Engine.*")
+
+
+def random_documents(rng: np.random.Generator, count: int, vocab: int = 500,
+                     mean_length: int = 40) -> list[np.ndarray]:
+    """Documents of skewed lengths (some empty), each ending in EOD id 0."""
+    lengths = rng.geometric(1.0 / mean_length, size=count)
+    lengths[rng.random(count) < 0.05] = 0
+    return [np.append(rng.integers(1, vocab, n), 0).astype(np.int64) for n in lengths]
+
+
+def write_with_megatron(prefix: str, documents: list[np.ndarray], dtype=np.uint16) -> None:
+    """A .bin/.idx pair written by megatron-core's IndexedDatasetBuilder (the reference)."""
+    import torch
+    from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
+
+    builder = IndexedDatasetBuilder(prefix + ".bin", dtype=dtype)
+    for doc in documents:
+        builder.add_item(torch.from_numpy(doc))
+        builder.end_document()
+    builder.finalize(prefix + ".idx")
+
+
+@pytest.fixture(scope="session")
+def gloo_group():
+    """megatron-core's blended path calls torch.distributed.get_rank(): one gloo rank."""
+    import os
+
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 2000))
+        dist.init_process_group("gloo", rank=0, world_size=1)
+    yield
