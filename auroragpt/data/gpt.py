@@ -51,7 +51,7 @@ def split_bounds(split: str) -> list[tuple[float, float] | None]:
     edges = [0.0]
     for fraction in fractions:
         edges.append(edges[-1] + fraction)
-    return [(lo, hi) if hi > lo else None for lo, hi in zip(edges[:-1], edges[1:])]
+    return [(lo, hi) if hi > lo else None for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def split_documents(split: str, split_name: str, num_documents: int) -> tuple[int, int] | None:

@@ -15,7 +15,7 @@ class _Tokenizer:
     def __init__(self, vocab_size: int = 500):
         self.vocab_size = vocab_size
         self.eod = 0
-        self.pad = vocab_size - 1
+        self.pad = vocab_size  # never a token id, so Megatron masks nothing
         self.unique_identifiers = {"class": "TestTokenizer", "vocab_size": vocab_size}
 
 

@@ -1,0 +1,379 @@
+"""Blending a data-file-list: plan from `.idx` headers, build indices in parallel, read samples.
+
+The blend is a two-level hierarchy, as in ALCF's Megatron-DeepSpeed:
+
+1. Every file gets Megatron's share of the request: with weights w normalised over all files,
+   file i contributes ceil(N * w_i) samples and its GPT indices are built for 0.5% more
+   (megatron-core's `mid_level_dataset_surplus`), exactly as megatron-core sizes them.
+2. Within a corpus, the files' samples are pooled and shuffled once, so the corpus is a
+   uniform mixture of its files. A corpus of one file keeps its file's order.
+3. Corpora are blended with megatron-core's greedy `build_blending_indices` on the corpus
+   weights (the sums of their files' weights) for sum_i ceil(N * w_i) samples.
+
+When every file is its own corpus this is megatron-core's flat `BlendedDataset`, sample for
+sample. The greedy runs over a handful of corpora instead of thousands of files, and the
+per-file work is cut into chunks that every rank and worker process shares (see `cache`).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from auroragpt.data import cache
+from auroragpt.data.blending import build_blending_indices, normalize, sample_targets
+from auroragpt.data.errors import DataError
+from auroragpt.data.file_list import DataFileList
+from auroragpt.data.gpt import (
+    SampleIndex,
+    buffered_samples,
+    build_sample_index,
+    plan_epochs,
+    sample_tokens,
+    split_documents,
+)
+from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_index
+from auroragpt.data.kernels import MegatronRandom
+
+FORMAT_VERSION = 1  # bump when the cached arrays change meaning
+_CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
+_CHUNK_FILES = 256
+
+
+@dataclass
+class FilePlan:
+    prefix: str
+    corpus_id: int
+    weight: float  # normalised over all files
+    documents: tuple[int, int]  # document range of the split
+    tokens: int  # tokens per epoch of the split
+    target: int  # samples this file contributes to the blend
+    built: int  # samples its indices are built for (target + surplus)
+    epochs: int
+
+
+@dataclass
+class BlendPlan:
+    """Everything about a blend that follows from the list and the `.idx` headers."""
+
+    source: str
+    seq_length: int
+    num_samples: int
+    seed: int
+    split: str
+    split_name: str
+    corpora: list[str]
+    files: list[FilePlan]
+    corpus_weights: list[float]  # normalised, the greedy's weights
+    size: int  # samples in the blend: sum of the file targets (>= num_samples)
+    chunks: list[list[int]] = field(default_factory=list)  # file ids per chunk file
+    chunk_keys: list[str] = field(default_factory=list)
+    key: str = ""
+
+    def chunk_path(self, cache_dir: Path, chunk: int) -> Path:
+        return cache_dir / f"gpt-{self.chunk_keys[chunk]}.agb"
+
+    def blend_path(self, cache_dir: Path) -> Path:
+        return cache_dir / f"blend-{self.key}.agb"
+
+
+def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed: int,
+               split: str = "100,0,0", split_name: str = "train") -> BlendPlan:
+    """Read every `.idx` header and size the blend; raises DataError on any bad input."""
+    if num_samples <= 0:
+        raise DataError(f"num_samples={num_samples} must be > 0")
+    if seq_length <= 1:
+        raise DataError(f"seq_length={seq_length} must be > 1")
+    corpora = file_list.corpora
+    weights = normalize([entry.weight for entry in file_list.entries])
+    targets = sample_targets(weights, num_samples)
+    files = []
+    for entry, weight, target in zip(file_list.entries, weights.tolist(), targets, strict=True):
+        where = f"{file_list.source}:{entry.line} ({entry.prefix})"
+        try:
+            _, count, _, lengths, _, _ = read_index(idx_path(entry.prefix))
+        except FileNotFoundError:
+            raise DataError(f"{where}: missing {idx_path(entry.prefix)}") from None
+        except DataError as err:
+            raise DataError(f"{where}: {err}") from None
+        documents = split_documents(split, split_name, count)
+        if documents is None or documents[0] == documents[1]:
+            raise DataError(
+                f"{where}: split {split!r} leaves no documents of its {count} for {split_name}"
+            )
+        tokens = int(lengths[documents[0]:documents[1]].sum(dtype=np.int64))
+        built = buffered_samples(target)
+        try:
+            epochs = plan_epochs(tokens, seq_length, built).num_epochs
+        except DataError as err:
+            raise DataError(f"{where}: {split_name} split: {err}") from None
+        files.append(FilePlan(entry.prefix, corpora.index(entry.corpus), weight, documents,
+                              tokens, target, built, epochs))
+    corpus_weights = [0.0] * len(corpora)
+    for plan in files:
+        corpus_weights[plan.corpus_id] += plan.weight
+    blend = BlendPlan(file_list.source, seq_length, num_samples, seed, split, split_name,
+                      corpora, files, normalize(corpus_weights).tolist(),
+                      sum(f.target for f in files))
+    _assign_chunks(blend)
+    return blend
+
+
+def _assign_chunks(plan: BlendPlan) -> None:
+    """Group consecutive files into chunk files of similar work, and key everything."""
+    chunk, work = [], 0
+    for i, f in enumerate(plan.files):
+        chunk.append(i)
+        work += (f.documents[1] - f.documents[0]) * f.epochs + f.built
+        if work >= _CHUNK_WORK or len(chunk) >= _CHUNK_FILES:
+            plan.chunks.append(chunk)
+            chunk, work = [], 0
+    if chunk:
+        plan.chunks.append(chunk)
+    common = [FORMAT_VERSION, plan.seq_length, plan.seed, plan.split, plan.split_name]
+    for members in plan.chunks:
+        described = [[cache.file_identity(idx_path(plan.files[i].prefix)),
+                      cache.file_identity(bin_path(plan.files[i].prefix)),
+                      plan.files[i].built] for i in members]
+        plan.chunk_keys.append(cache.stable_hash([common, described]))
+    plan.key = cache.stable_hash([common, plan.chunk_keys, plan.corpora, plan.num_samples,
+                                  [(f.corpus_id, f.weight, f.target) for f in plan.files]])
+
+
+# ---------------------------------------------------------------------------------------------
+# Building (runs in any process; results are files in the cache)
+# ---------------------------------------------------------------------------------------------
+
+
+def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
+    arrays = {}
+    for i in plan.chunks[chunk]:
+        f = plan.files[i]
+        lengths = read_index(idx_path(f.prefix))[3]
+        index = build_sample_index(lengths, f.documents, plan.seq_length, f.built, plan.seed)
+        arrays[f"{i}.document"] = index.document_index
+        arrays[f"{i}.sample"] = index.sample_index
+        arrays[f"{i}.shuffle"] = index.shuffle_index
+    cache.write_bundle(path, arrays, {"files": plan.chunks[chunk]})
+
+
+def blend_assignment(plan: BlendPlan) -> dict[str, np.ndarray]:
+    """For each blend sample: its corpus, its file and its sample number in that file."""
+    corpus_index, corpus_sample = build_blending_indices(plan.corpus_weights, plan.size)
+    # Each corpus's pool: all built samples of its files, shuffled together.
+    rng = MegatronRandom(plan.seed)
+    pool_files, pool_samples, pool_start = [], [], [0]
+    for corpus in range(len(plan.corpora)):
+        members = [i for i, f in enumerate(plan.files) if f.corpus_id == corpus]
+        built = np.array([plan.files[i].built for i in members], np.int64)
+        files = np.repeat(np.array(members, np.int32), built)
+        samples = np.arange(built.sum(), dtype=np.int64) - np.repeat(np.cumsum(built) - built, built)
+        if len(members) > 1:
+            order = np.arange(files.size, dtype=np.int64)
+            rng.shuffle(order)
+            files, samples = files[order], samples[order]
+        pool_files.append(files)
+        pool_samples.append(samples)
+        pool_start.append(pool_start[-1] + files.size)
+    pool_sizes = np.diff(pool_start)
+    drawn = np.bincount(corpus_index, minlength=len(plan.corpora))
+    for corpus in np.flatnonzero(drawn > pool_sizes):
+        raise DataError(
+            f"{plan.source}: the {plan.split_name} blend draws {drawn[corpus]} samples from "
+            f"corpus {plan.corpora[corpus]!r}, which holds {pool_sizes[corpus]}"
+        )
+    flat = np.asarray(pool_start[:-1], np.int64)[corpus_index] + corpus_sample
+    return {
+        "corpus": corpus_index,
+        "file": np.concatenate(pool_files)[flat],
+        "file_sample": np.concatenate(pool_samples)[flat],
+    }
+
+
+def _build_blend(plan: BlendPlan, path: Path) -> None:
+    arrays = blend_assignment(plan)
+    cache.write_bundle(path, arrays, {"report": share_report(plan, arrays["corpus"])})
+
+
+def share_report(plan: BlendPlan, corpus_index: np.ndarray) -> list[dict]:
+    """Realised share of each corpus against its target, overall and in the first 1%."""
+    counts = np.bincount(corpus_index, minlength=len(plan.corpora))
+    head = corpus_index[: max(1, len(corpus_index) // 100)]
+    head_counts = np.bincount(head, minlength=len(plan.corpora))
+    files = np.bincount([f.corpus_id for f in plan.files], minlength=len(plan.corpora))
+    return [{"corpus": name, "files": int(files[c]), "target": plan.corpus_weights[c],
+             "realised": float(counts[c] / max(1, len(corpus_index))),
+             "realised_first_1pct": float(head_counts[c] / max(1, len(head))),
+             "samples": int(counts[c])}
+            for c, name in enumerate(plan.corpora)]
+
+
+def _build_unit(unit: cache.Unit) -> None:
+    kind, plan, chunk = unit.payload
+    if kind == "blend":
+        _build_blend(plan, unit.path)
+    else:
+        _build_chunk(plan, chunk, unit.path)
+
+
+def _units(plan: BlendPlan, cache_dir: Path) -> list[cache.Unit]:
+    # NOTE: the blend needs only the plan, so it is built alongside the chunks, first in line.
+    units = [cache.Unit(plan.blend_path(cache_dir), ("blend", plan, None))]
+    units += [cache.Unit(plan.chunk_path(cache_dir, c), ("chunk", plan, c))
+              for c in range(len(plan.chunks))]
+    return units
+
+
+def _worker_main(units: list[cache.Unit], worker: int) -> None:
+    cache.run_units(units, _build_unit, worker=worker, wait=False)
+
+
+def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: int = 1,
+                progress: bool = True) -> dict:
+    """Make sure every index file of `plan` is in `cache_dir`; returns build statistics.
+
+    Safe to call from every rank at once and from concurrent jobs; `workers` local processes
+    (this one included) take units in parallel.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    units = _units(plan, cache_dir)
+    start = time.perf_counter()
+    missing = sum(not u.path.exists() for u in units)
+    helpers = []
+    if missing > 1 and workers > 1:
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        for p in range(1, min(workers, missing)):
+            proc = context.Process(target=_worker_main, args=(units, rank * workers + p))
+            proc.start()
+            helpers.append(proc)
+    bar = _progress_bar(len(units), plan, progress and missing > 0)
+    built = cache.run_units(units, _build_unit, worker=rank * workers,
+                            on_progress=bar.update_to if bar else None)
+    for proc in helpers:
+        proc.join()
+        if proc.exitcode:
+            raise DataError(f"index builder process exited with code {proc.exitcode}")
+    if bar:
+        bar.close()
+    return {"units": len(units), "missing": missing, "built_here": built,
+            "seconds": time.perf_counter() - start}
+
+
+class _Bar:
+    def __init__(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr)
+
+    def update_to(self, done: int) -> None:
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_bar(total: int, plan: BlendPlan, enabled: bool) -> _Bar | None:
+    return _Bar(total, f"{plan.split_name} indices") if enabled else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+class BlendedDataset:
+    """Sample k of the blend: `{"tokens": int64 (seq_length + 1,), "corpus_id": int}`.
+
+    Index files are mmapped on first use, per chunk, so opening the dataset costs only the
+    blend arrays; pickling (for DataLoader workers) sends the plan, not the mmaps.
+    """
+
+    def __init__(self, plan: BlendPlan, cache_dir: str | Path):
+        self.plan = plan
+        self.cache_dir = Path(cache_dir)
+        self._open()
+
+    def _open(self) -> None:
+        arrays, meta = cache.read_bundle(self.plan.blend_path(self.cache_dir))
+        self.corpus_index = arrays["corpus"]
+        self.file_index = arrays["file"]
+        self.file_sample = arrays["file_sample"]
+        self.report = meta["report"]
+        self._chunk_of = {i: c for c, members in enumerate(self.plan.chunks) for i in members}
+        self._chunks: dict[int, dict[str, np.ndarray]] = {}
+        self._files: dict[int, tuple[IndexedDataset, SampleIndex]] = {}
+
+    def __getstate__(self) -> dict:
+        return {"plan": self.plan, "cache_dir": self.cache_dir}
+
+    def __setstate__(self, state: dict) -> None:
+        self.plan, self.cache_dir = state["plan"], state["cache_dir"]
+        self._open()
+
+    def __len__(self) -> int:
+        return int(self.corpus_index.shape[0])
+
+    @property
+    def corpus_names(self) -> list[str]:
+        return self.plan.corpora
+
+    def _file(self, i: int) -> tuple[IndexedDataset, SampleIndex]:
+        if i not in self._files:
+            c = self._chunk_of[i]
+            if c not in self._chunks:
+                self._chunks[c] = cache.read_bundle(self.plan.chunk_path(self.cache_dir, c))[0]
+            arrays = self._chunks[c]
+            index = SampleIndex(arrays[f"{i}.document"], arrays[f"{i}.sample"],
+                                arrays[f"{i}.shuffle"])
+            self._files[i] = (IndexedDataset(self.plan.files[i].prefix), index)
+        return self._files[i]
+
+    def __getitem__(self, k: int) -> dict:
+        if not 0 <= k < len(self):
+            raise IndexError(f"sample {k} out of range for a blend of {len(self)}")
+        corpus, index = self._file(int(self.file_index[k]))
+        tokens = sample_tokens(corpus, index, int(self.file_sample[k]), self.plan.seq_length)
+        return {"tokens": tokens, "corpus_id": int(self.corpus_index[k])}
+
+
+def open_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed: int,
+               cache_dir: str | Path, split: str = "100,0,0", split_name: str = "train",
+               rank: int = 0, workers: int = 1, progress: bool = True,
+               log: Callable[[str], None] | None = None) -> BlendedDataset:
+    """Plan, build (or find) and open the blend of one split; logs a JSONL line per build."""
+    start = time.perf_counter()
+    plan = plan_blend(file_list, seq_length, num_samples, seed, split, split_name)
+    planned = time.perf_counter() - start
+    stats = build_blend(plan, cache_dir, rank=rank, workers=workers, progress=progress)
+    dataset = BlendedDataset(plan, cache_dir)
+    record = {"time": time.time(), "source": plan.source, "split": split_name, "key": plan.key,
+              "files": len(plan.files), "corpora": len(plan.corpora), "samples": len(dataset),
+              "seq_length": seq_length, "seed": seed, "rank": rank, "plan_s": planned,
+              "total_s": time.perf_counter() - start, **stats, "shares": dataset.report}
+    with open(Path(cache_dir) / "build-index.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if log:
+        log(format_summary(record))
+    return dataset
+
+
+def format_summary(record: dict) -> str:
+    lines = [
+        f"{record['split']}: {record['samples']:,} samples of {record['seq_length']} tokens from "
+        f"{record['files']} files in {record['corpora']} corpora; "
+        f"{record['missing']} of {record['units']} index files were missing, {record['built_here']} "
+        f"built here, {record['total_s']:.2f} s",
+        f"  {'corpus':<24} {'files':>6} {'target':>8} {'realised':>9} {'first 1%':>9}",
+    ]
+    for row in record["shares"]:
+        lines.append(f"  {row['corpus'][-24:]:<24} {row['files']:>6} {row['target']:>8.4f} "
+                     f"{row['realised']:>9.4f} {row['realised_first_1pct']:>9.4f}")
+    return "\n".join(lines)

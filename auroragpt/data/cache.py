@@ -1,0 +1,221 @@
+"""The index cache: atomic array bundles, lock files, and work shared by whoever shows up.
+
+Concurrency model. Work is cut into units, each producing one file. Every process that needs
+the results (local worker processes, every rank of a job, other jobs) runs the same loop:
+take a unit whose file is missing by creating its lock file with O_CREAT|O_EXCL, build it,
+write it under a temporary name and rename it into place, remove the lock; units locked by
+someone else are skipped and, once nothing is left to take, waited for. So no process idles
+while another builds, nobody reads a partial file, and nothing needs to know which ranks share
+a filesystem: on a node-local cache each node's ranks simply split that node's work.
+
+A lock whose holder stopped touching it (a heartbeat every few seconds) for `stale_s` is taken
+over, so a crashed job cannot block the next one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auroragpt.data.errors import DataError
+
+_BUNDLE_MAGIC = b"AGBUNDL1"
+_ALIGN = 64
+_HEARTBEAT_S = 5.0
+
+
+def stable_hash(obj: Any) -> str:
+    """Hex key of a JSON-serialisable description (sorted keys, so order-independent)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def file_identity(path: str | Path) -> list:
+    """What says a file changed without reading it: real path, size and mtime."""
+    stat = os.stat(path)
+    return [os.path.realpath(path), stat.st_size, stat.st_mtime_ns]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundles: several named arrays and a JSON header in one file, read back with mmap
+# ---------------------------------------------------------------------------------------------
+
+
+def write_bundle(path: str | Path, arrays: dict[str, np.ndarray], meta: dict | None = None) -> None:
+    """Write arrays + metadata to `path` atomically (temporary name, fsync, rename)."""
+    path = Path(path)
+    layout, offset = {}, 0
+    for name, array in arrays.items():
+        offset = -(-offset // _ALIGN) * _ALIGN
+        layout[name] = {"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset}
+        offset += array.nbytes
+    header = json.dumps({"meta": meta or {}, "arrays": layout}).encode()
+    data_start = -(-(len(_BUNDLE_MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(_BUNDLE_MAGIC + len(header).to_bytes(8, "little") + header)
+            for name, array in arrays.items():
+                f.seek(data_start + layout[name]["offset"])
+                f.write(np.ascontiguousarray(array).tobytes())
+            f.truncate(data_start + offset)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_bundle(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Arrays (read-only mmap views) and metadata of a bundle."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(len(_BUNDLE_MAGIC) + 8)
+        if head[:8] != _BUNDLE_MAGIC:
+            raise DataError(f"{path}: not an index-cache bundle (bad magic)")
+        header_bytes = int.from_bytes(head[8:], "little")
+        header = json.loads(f.read(header_bytes))
+    data_start = -(-(len(_BUNDLE_MAGIC) + 8 + header_bytes) // _ALIGN) * _ALIGN
+    size = path.stat().st_size
+    mm = np.memmap(path, dtype=np.uint8, mode="r") if size > data_start else None
+    arrays = {}
+    for name, spec in header["arrays"].items():
+        dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
+        count = int(np.prod(shape))
+        if count == 0:
+            arrays[name] = np.zeros(shape, dtype)
+            continue
+        start = data_start + spec["offset"]
+        arrays[name] = np.frombuffer(mm, dtype, count, start).reshape(shape)
+    return arrays, header["meta"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks and shared work
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One piece of work: `build(unit)` must create `path` (atomically)."""
+
+    path: Path
+    payload: Any  # whatever the build function needs; must be picklable for worker processes
+
+
+class _Heartbeat:
+    """Keep a lock file's mtime fresh while its unit is being built."""
+
+    def __init__(self, lock: Path):
+        self.lock, self.stop = lock, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(_HEARTBEAT_S):
+            try:
+                os.utime(self.lock)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _try_lock(lock: Path, stale_s: float) -> bool:
+    owner = f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n".encode()
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _break_if_stale(lock, stale_s):
+                return False
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(owner)
+        return True
+    return False
+
+
+def _break_if_stale(lock: Path, stale_s: float) -> bool:
+    """Remove a lock whose holder is gone; True if the caller may retry."""
+    try:
+        age = time.time() - lock.stat().st_mtime
+        host, pid, _ = lock.read_text().split()
+    except (FileNotFoundError, ValueError):
+        return True  # released meanwhile, or being written: retry once
+    dead_here = host == socket.gethostname() and not _pid_alive(int(pid))
+    if age > stale_s or dead_here:
+        lock.unlink(missing_ok=True)
+        return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_units(units: Sequence[Unit], build: Callable[[Unit], None], worker: int = 0,
+              stale_s: float = 60.0, poll_s: float = 0.05,
+              on_progress: Callable[[int], None] | None = None,
+              wait: bool = True) -> int:
+    """Build missing units (sharing them with every other caller); returns how many we built.
+
+    `worker` rotates the starting unit so concurrent callers begin in different places.
+    With `wait`, return only when every unit's file exists.
+    """
+    order = [units[(worker + i) % len(units)] for i in range(len(units))] if units else []
+    built = 0
+    pending = []
+    for unit in order:
+        if unit.path.exists():
+            continue
+        lock = unit.path.with_name(unit.path.name + ".lock")
+        if not _try_lock(lock, stale_s):
+            pending.append(unit)
+            continue
+        heartbeat = _Heartbeat(lock)
+        try:
+            if not unit.path.exists():  # someone finished it between our check and our lock
+                build(unit)
+                built += 1
+        finally:
+            heartbeat.close()
+            lock.unlink(missing_ok=True)
+        if on_progress:
+            on_progress(sum(u.path.exists() for u in units))
+    while wait and pending:
+        still = []
+        for unit in pending:
+            if unit.path.exists():
+                continue
+            lock = unit.path.with_name(unit.path.name + ".lock")
+            if lock.exists() and not _break_if_stale(lock, stale_s):
+                still.append(unit)
+                continue
+            built += run_units([unit], build, stale_s=stale_s, wait=False)
+            if not unit.path.exists():
+                still.append(unit)
+        if on_progress:
+            on_progress(sum(u.path.exists() for u in units))
+        pending = still
+        if pending:
+            time.sleep(poll_s)
+    return built

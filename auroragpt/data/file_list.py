@@ -1,0 +1,91 @@
+"""ALCF's data-file-list format: one `weight prefix corpus` line per tokenized file.
+
+    # comments and blank lines are ignored
+    0.0123  /data/dolma/cc_en_head-0000_text_document  cc_en_head
+    0.0045  books/gutenberg-0001_text_document            books
+
+The weight is the file's share of the blend (any positive scale; the list is normalised).
+The corpus groups files: corpora are blended by the sum of their files' weights. A line with
+only `weight prefix` makes the file its own corpus, which gives exactly megatron-core's flat
+blend of `--data-path w1 p1 w2 p2 ...`. Relative prefixes are resolved against the directory
+of the list file, so a list and its data can move together.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from auroragpt.data.errors import DataError
+from auroragpt.data.indexed import bin_path, idx_path
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One line of a data-file-list."""
+
+    weight: float
+    prefix: str  # absolute path prefix of the .bin/.idx pair
+    corpus: str
+    line: int  # 1-based line number in the list, for error messages
+
+
+@dataclass
+class DataFileList:
+    entries: list[FileEntry]
+    source: str  # where the list came from (a path, or a description)
+
+    @property
+    def corpora(self) -> list[str]:
+        """Corpus names in order of first appearance (the order of the blend's datasets)."""
+        return list(dict.fromkeys(entry.corpus for entry in self.entries))
+
+
+def parse_file_list(text: str, source: str, base_dir: str | Path = ".",
+                    check_files: bool = True) -> DataFileList:
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) not in (2, 3):
+            raise DataError(
+                f"{source}:{number}: expected 'weight prefix corpus', got {len(fields)} fields: {raw!r}"
+            )
+        try:
+            weight = float(fields[0])
+        except ValueError:
+            raise DataError(
+                f"{source}:{number}: weight {fields[0]!r} is not a number (expected 'weight prefix corpus')"
+            ) from None
+        if not (math.isfinite(weight) and weight > 0):
+            raise DataError(
+                f"{source}:{number}: weight {fields[0]} must be a positive number; "
+                "comment the line out to drop a file"
+            )
+        prefix = Path(fields[1]).expanduser()
+        if not prefix.is_absolute():
+            prefix = Path(base_dir) / prefix
+        prefix = prefix.resolve()
+        if check_files:
+            missing = [str(p) for p in (bin_path(prefix), idx_path(prefix)) if not p.is_file()]
+            if missing:
+                raise DataError(f"{source}:{number}: prefix {fields[1]!r}: missing {', '.join(missing)}")
+        corpus = fields[2] if len(fields) == 3 else str(prefix)
+        entries.append(FileEntry(weight, str(prefix), corpus, number))
+    if not entries:
+        raise DataError(f"{source}: no files listed")
+    return DataFileList(entries, source)
+
+
+def read_file_list(path: str | Path, check_files: bool = True) -> DataFileList:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: data-file-list not found")
+    return parse_file_list(path.read_text(), str(path), path.parent, check_files)
+
+
+def format_file_list(entries: list[tuple[float, str, str]]) -> str:
+    return "".join(f"{weight!r} {prefix} {corpus}\n" for weight, prefix, corpus in entries)
