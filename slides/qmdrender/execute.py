@@ -9,11 +9,12 @@ Quarto sets for Jupyter documents.
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm import tqdm
 
 from qmdrender.errors import RenderError
@@ -55,15 +56,19 @@ def execute_deck(deck: Deck, settings: DeckSettings,
     outputs: dict[int, list[dict[str, Any]]] = {}
     bar = tqdm(total=len(nb.cells), desc=deck.name, unit="cell", disable=not progress,
                leave=False)
-    with client.setup_kernel():
+    # NOTE: the kernel process's own stderr only carries ZMQ start-up chatter; everything a
+    # cell prints or raises arrives through the messaging protocol and is reported below.
+    with client.setup_kernel(stderr=subprocess.DEVNULL):
         for nb_index, nb_cell in enumerate(nb.cells):
             cell = None if nb_index == 0 else to_run[nb_index - 1][1]
+            where = f"{deck.path}:{cell.line}" if cell else f"{deck.path} (set-up cell)"
             try:
                 client.execute_cell(nb_cell, nb_index)
             except CellExecutionError as err:
-                where = f"{deck.path}:{cell.line}" if cell else f"{deck.path} (set-up cell)"
                 message = _ANSI.sub("", str(err)).strip()
                 raise RenderError(f"{where}: cell failed while rendering:\n{message}") from None
+            except (CellTimeoutError, DeadKernelError) as err:
+                raise RenderError(f"{where}: the kernel timed out or died: {err}") from err
             bar.update()
             if cell is not None:
                 outputs[to_run[nb_index - 1][0]] = list(nb_cell.outputs)

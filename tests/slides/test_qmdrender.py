@@ -193,13 +193,17 @@ def test_rendered_page_weaves_outputs_and_is_self_contained(tmp_path, revealjs):
     assert "Reveal.initialize" in html and "slideNumber: true" in html
 
 
-def test_failing_cell_names_deck_line_and_error(tmp_path, revealjs):
-    deck = "---\ntitle: t\n---\n\n## s\n\n```{python}\nx = 1\n1 / (x - 1)\n```\n"
+@pytest.mark.parametrize("code, message", [
+    ("x = 1\n1 / (x - 1)", "ZeroDivisionError"),
+    ("import os\nos._exit(3)", "died"),
+])
+def test_failing_cell_names_deck_line_and_error(tmp_path, revealjs, code, message):
+    deck = f"---\ntitle: t\n---\n\n## s\n\n```{{python}}\n{code}\n```\n"
     root = write_project(tmp_path / "p", {"broken": deck}, revealjs)
     with pytest.raises(RenderError) as err:
         render_project(root, progress=False)
     assert f"{root / 'broken.qmd'}:7" in str(err.value)
-    assert "ZeroDivisionError" in str(err.value)
+    assert message in str(err.value)
     assert not (root / "_site" / "broken.html").exists()  # nothing half-written
 
 
