@@ -1,0 +1,36 @@
+"""The data pipeline: Megatron `.bin/.idx` corpora, GPT sample indices, corpus blends, loaders.
+
+Public names are imported lazily so that index building never pays for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DataError": "auroragpt.data.errors",
+    "IndexedDataset": "auroragpt.data.indexed",
+    "IndexedDatasetWriter": "auroragpt.data.indexed",
+    "GPTDataset": "auroragpt.data.gpt",
+    "SampleIndex": "auroragpt.data.gpt",
+    "build_sample_index": "auroragpt.data.gpt",
+    "build_blending_indices": "auroragpt.data.blending",
+    "DataFileList": "auroragpt.data.file_list",
+    "read_file_list": "auroragpt.data.file_list",
+    "parse_file_list": "auroragpt.data.file_list",
+    "BlendedDataset": "auroragpt.data.blended",
+    "plan_blend": "auroragpt.data.blended",
+    "open_blend": "auroragpt.data.blended",
+    "preprocess": "auroragpt.data.preprocess",
+    "GlobalBatchLoader": "auroragpt.data.loader",
+    "PreparedData": "auroragpt.data.prepare",
+    "prepare_data": "auroragpt.data.prepare",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'auroragpt.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
