@@ -186,19 +186,29 @@ class TrainConfig:
 class ParallelConfig:
     """How the model and batch are spread over ranks."""
 
-    strategy: str = "auto"  # auto | none | ddp | fsdp | zero1 | zero2 | zero3 (auto = ddp if world > 1)
+    # auto = none on one rank, ddp on more; none = one process, no wrapping; zero1-3 = DeepSpeed
+    STRATEGIES: typing.ClassVar[tuple[str, ...]] = (
+        "auto", "none", "ddp", "fsdp", "zero1", "zero2", "zero3")
+
+    strategy: str | None = "auto"  # auto | none | ddp | fsdp | zero1 | zero2 | zero3 (null = none)
     tp: int = 1  # tensor-parallel degree
     pp: int = 1  # pipeline-parallel degree
     sp: bool = False  # sequence parallelism on top of tensor parallelism
     deepspeed_config: str | None = None  # path to a user DeepSpeed JSON (zero strategies)
 
     def validate(self) -> None:
-        strategies = ("auto", "none", "ddp", "fsdp", "zero1", "zero2", "zero3")
-        if self.strategy not in strategies:
+        if self.strategy is None:  # `parallel.strategy=none` reads as YAML null
+            self.strategy = "none"
+        if self.strategy not in self.STRATEGIES:
             raise ConfigError(
-                f"parallel.strategy={self.strategy!r}: expected one of {', '.join(strategies)}"
+                f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
             )
         _positive(self, "parallel", "tp", "pp")
+        if self.deepspeed_config is not None and not self.strategy.startswith("zero"):
+            raise ConfigError(
+                f"parallel.deepspeed_config={self.deepspeed_config!r} is read only by the "
+                f"zero1, zero2 and zero3 strategies, but parallel.strategy={self.strategy!r}"
+            )
 
 
 @dataclass
