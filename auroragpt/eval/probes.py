@@ -1,0 +1,51 @@
+"""Held-out task probes: does the greedy continuation of each prompt start with its answer?
+
+Probes come from the built-in corpora (`get_corpus(name).probes(n, seed)`), are never part of
+the training documents, and are scored with `metrics.answer_matches` (exact match, leading
+spaces ignored, no run-on). A probe set is generated per corpus and batched by prompt length.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from auroragpt.eval.generation import complete
+from auroragpt.eval.metrics import answer_matches
+
+EXTRA_TOKENS = 4  # generated beyond the answer's own length, so a run-on is visible
+EXAMPLES_KEPT = 3  # probes per corpus stored with the model's output, for the report
+
+
+def load_probes(corpus_names: Sequence[str], per_corpus: int, seed: int) -> list:
+    """`per_corpus` probes of each named built-in corpus (corpora without probes give none)."""
+    from auroragpt.corpora import get_corpus
+
+    return [probe for name in corpus_names for probe in get_corpus(name).probes(per_corpus, seed)]
+
+
+def score_probes(model, tokenizer, probes: Sequence, batch_size: int = 32) -> dict[str, dict]:
+    """Per corpus: {"accuracy", "n", "examples": [{prompt, answer, output, correct}, ...]}.
+
+    `model` is anything with the `Transformer.generate` interface (and `config.max_seq_len`).
+    """
+    by_corpus: dict[str, list] = defaultdict(list)
+    for probe in probes:
+        by_corpus[probe.corpus].append(probe)
+    scores = {}
+    for corpus, items in by_corpus.items():
+        answer_tokens = max(len(tokenizer.encode(p.answer)) for p in items)
+        completions = complete(model, tokenizer, [p.prompt for p in items],
+                               answer_tokens + EXTRA_TOKENS, temperature=0.0,
+                               batch_size=batch_size)
+        outputs = [c.text(tokenizer) for c in completions]
+        correct = [answer_matches(out, p.answer) for out, p in zip(outputs, items, strict=True)]
+        scores[corpus] = {
+            "accuracy": sum(correct) / len(items),
+            "n": len(items),
+            "examples": [
+                {"prompt": p.prompt, "answer": p.answer, "output": out, "correct": ok}
+                for p, out, ok in list(zip(items, outputs, correct, strict=True))[:EXAMPLES_KEPT]
+            ],
+        }
+    return scores

@@ -1,0 +1,115 @@
+"""Validation loss and perplexity per corpus, on the run's own held-out split.
+
+The same samples are scored at every checkpoint: the first `per_corpus` samples of each
+corpus in the validation dataset's order (which does not depend on the model), so the
+curves across steps compare like with like.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from auroragpt.eval.metrics import perplexity
+
+
+def prepare_validation(cfg, tokenizer_path: Path, per_corpus: int,
+                       progress: bool = True) -> tuple[object, list[str]]:
+    """The run's validation blend, large enough for `per_corpus` samples of every corpus.
+
+    Uses the run's own data settings and cache (`data.cache_dir`, relative to the working
+    directory as in training), so evaluating where the run trained rebuilds nothing but the
+    validation index. NOTE: the cached tokenizer is used only if it is byte-identical to the
+    checkpoint's; otherwise the corpora are tokenized again with the checkpoint's tokenizer.
+    """
+    from auroragpt.data import DataError, prepare_data
+
+    cfg = copy.deepcopy(cfg)
+    cfg.train.max_steps = 1  # the training index is not needed: keep it tiny
+    cfg.train.eval_every = max(cfg.train.eval_every, 1)
+    cfg.train.eval_batches = math.ceil(_samples_needed(cfg, per_corpus)
+                                       / cfg.train.global_batch_size)
+    prepared = prepare_data(cfg, progress=progress)
+    if Path(prepared.tokenizer.model_path).read_bytes() != Path(tokenizer_path).read_bytes():
+        cfg.data.tokenizer = str(Path(tokenizer_path).resolve())
+        prepared = prepare_data(cfg, progress=progress)
+    if prepared.valid is None:
+        raise DataError(f"data.split={cfg.data.split!r} holds no validation documents; "
+                        "evaluate with validation off (--no-val) or give the split a valid share")
+    return prepared.valid, list(prepared.corpus_names)
+
+
+def _samples_needed(cfg, per_corpus: int) -> int:
+    """Blend size that gives the least-weighted built-in corpus `per_corpus` samples."""
+    weights = [w for w in cfg.data.builtin.values() if w > 0]
+    if cfg.data.file_list is not None or not weights:
+        return 32 * per_corpus  # NOTE: corpus weights unknown before reading the list
+    return math.ceil(1.25 * per_corpus * sum(weights) / min(weights))
+
+
+SCAN_FACTOR = 64  # samples looked at per sample wanted, before giving up on a rare corpus
+
+
+def select_samples(dataset, n_corpora: int, per_corpus: int) -> list[int]:
+    """Indices of the first `per_corpus` samples of every corpus id, in dataset order.
+
+    A corpus with very few validation samples gets what the first
+    `SCAN_FACTOR * per_corpus * n_corpora` samples hold, so the scan stays short.
+    """
+    taken = [0] * n_corpora
+    chosen = []
+    for k in range(min(len(dataset), SCAN_FACTOR * per_corpus * n_corpora)):
+        corpus = int(dataset[k]["corpus_id"])
+        if taken[corpus] < per_corpus:
+            taken[corpus] += 1
+            chosen.append(k)
+            if min(taken) >= per_corpus:
+                break
+    return chosen
+
+
+@torch.no_grad()
+def corpus_nll(model, dataset, indices: Sequence[int], n_corpora: int, batch_size: int = 16,
+               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Summed next-token negative log-likelihood and target-token count per corpus id.
+
+    Each sample is `tokens` (S + 1,): inputs are tokens[:-1], targets tokens[1:].
+    """
+    device = next(model.parameters()).device
+    nll = np.zeros(n_corpora, dtype=np.float64)
+    count = np.zeros(n_corpora, dtype=np.int64)
+    batches = range(0, len(indices), batch_size)
+    for start in tqdm(batches, desc="val loss", leave=False, disable=not progress):
+        samples = [dataset[k] for k in indices[start:start + batch_size]]
+        tokens = torch.as_tensor(np.stack([s["tokens"] for s in samples]), device=device)
+        logits = model(tokens[:, :-1]).float()  # (B, S, V)
+        # per-token NLL of the target, summed per sample: (B,)
+        per_sample = F.cross_entropy(logits.transpose(1, 2), tokens[:, 1:],
+                                     reduction="none").sum(dim=1)
+        for sample, value in zip(samples, per_sample.tolist(), strict=True):
+            nll[int(sample["corpus_id"])] += value
+            count[int(sample["corpus_id"])] += tokens.shape[1] - 1
+    return nll, count
+
+
+def validation_table(nll: np.ndarray, count: np.ndarray,
+                     corpus_names: Sequence[str]) -> dict[str, dict]:
+    """{corpus: {"loss", "ppl", "tokens"}} for corpora with samples, plus "all" (token-weighted)."""
+    table = {
+        name: {"loss": nll[i] / count[i], "ppl": perplexity(nll[i], count[i]),
+               "tokens": int(count[i])}
+        for i, name in enumerate(corpus_names) if count[i] > 0
+    }
+    if count.sum() > 0:
+        total_nll, total = float(nll.sum()), int(count.sum())
+        table["all"] = {"loss": total_nll / total, "ppl": perplexity(total_nll, total),
+                        "tokens": total}
+    return {name: {k: float(v) if k != "tokens" else v for k, v in row.items()}
+            for name, row in table.items()}

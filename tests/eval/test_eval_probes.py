@@ -1,0 +1,111 @@
+"""Probe scoring: a perfect predictor scores 1, a random one ~0, batching changes nothing."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from auroragpt.config import get_preset
+from auroragpt.eval.generation import prompt_ids
+from auroragpt.eval.metrics import answer_matches
+from auroragpt.eval.probes import EXTRA_TOKENS, score_probes
+from auroragpt.model import build_model
+
+
+@dataclass
+class Probe:  # the fields of auroragpt.corpora.Probe
+    corpus: str
+    prompt: str
+    answer: str
+
+
+def _arithmetic_probes(n, seed=0):
+    rng = random.Random(seed)
+    probes = []
+    for _ in range(n):
+        a, b = rng.randrange(100), rng.randrange(100)
+        probes.append(Probe("arithmetic", f"{a} + {b} =", f" {a + b}"))
+    probes += [Probe("chemistry", f"The formula of {name} is", f" {formula}")
+               for name, formula in [("water", "H2O"), ("methane", "CH4"), ("ammonia", "NH3")]]
+    return probes
+
+
+@pytest.fixture
+def tokenizer(sp_model_path):
+    from auroragpt.tokenizer import Tokenizer
+
+    return Tokenizer.load(sp_model_path)
+
+
+class LookupPredictor(nn.Module):
+    """Has `Transformer.generate`'s interface; answers from a table, or at random.
+
+    Rows it knows get their answer's tokens, then a newline and EOD; unknown rows get random
+    non-EOD tokens. Built by hand, so it checks the scoring, not a model.
+    """
+
+    def __init__(self, tokenizer, probes, perfect: bool, max_seq_len=64):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))  # gives the scorer a device
+        self.config = get_preset("debug").model
+        self.config.max_seq_len = max_seq_len
+        self.eos, self.vocab = tokenizer.eos_id, tokenizer.vocab_size
+        self.table = {tuple(prompt_ids(tokenizer, p.prompt)): tokenizer.encode(p.answer + "\n")
+                      for p in probes} if perfect else {}
+        self.rng = random.Random(0)
+
+    def generate(self, prompt, max_new_tokens, **kwargs):
+        rows = []
+        for row in prompt.tolist():
+            answer = self.table.get(tuple(row))
+            if answer is None:
+                answer = [self.rng.choice([t for t in range(3, self.vocab) if t != self.eos])
+                          for _ in range(max_new_tokens)]
+            new = (answer + [self.eos] * max_new_tokens)[:max_new_tokens]
+            rows.append(row + new)
+        return torch.tensor(rows)
+
+
+def test_perfect_predictor_scores_one(tokenizer):
+    probes = _arithmetic_probes(40)
+    scores = score_probes(LookupPredictor(tokenizer, probes, perfect=True), tokenizer, probes,
+                          batch_size=8)
+    assert {k: v["accuracy"] for k, v in scores.items()} == {"arithmetic": 1.0, "chemistry": 1.0}
+    assert scores["arithmetic"]["n"] == 40 and scores["chemistry"]["n"] == 3
+    assert all(ex["correct"] for ex in scores["arithmetic"]["examples"])
+
+
+def test_random_predictor_scores_near_zero(tokenizer):
+    probes = _arithmetic_probes(60)
+    scores = score_probes(LookupPredictor(tokenizer, probes, perfect=False), tokenizer, probes)
+    assert scores["arithmetic"]["accuracy"] <= 0.05
+    assert scores["chemistry"]["accuracy"] == 0.0
+
+
+def test_real_model_batched_outputs_equal_per_probe_reference(tokenizer, randomise):
+    cfg = get_preset("debug").model
+    cfg.vocab_size = tokenizer.vocab_size
+    model = randomise(build_model(cfg), seed=5)
+    probes = _arithmetic_probes(12)[:12]  # prompts of several token lengths: several batches
+    scores = score_probes(model, tokenizer, probes, batch_size=4)
+    # reference: each probe alone, generating as many tokens as the scorer documents
+    n_new = max(len(tokenizer.encode(p.answer)) for p in probes) + EXTRA_TOKENS
+    outputs = [_greedy_text(model, tokenizer, p.prompt, n_new) for p in probes]
+    examples = scores["arithmetic"]["examples"]
+    assert [ex["output"] for ex in examples] == outputs[:len(examples)]
+    assert any(outputs)  # the model says something
+    expected = sum(answer_matches(o, p.answer) for o, p in zip(outputs, probes, strict=True))
+    assert scores["arithmetic"]["accuracy"] == expected / len(probes)
+
+
+def _greedy_text(model, tokenizer, prompt, n_new):
+    """Greedy continuation of [EOD] + prompt alone, decoded as it reads after the prompt."""
+    ids = prompt_ids(tokenizer, prompt)
+    new = model.generate(torch.tensor([ids]), n_new, temperature=0.0)[0, len(ids):].tolist()
+    new = new[:new.index(tokenizer.eos_id)] if tokenizer.eos_id in new else new
+    head = tokenizer.decode(ids[1:])
+    return tokenizer.decode(ids[1:] + new)[len(head):]
