@@ -15,6 +15,9 @@ out this model's own rules, read from its protobuf:
 
 `tokenizer_config.json` names `PreTrainedTokenizerFast`, which loads `tokenizer.json`
 verbatim in transformers 4 and 5. `tokenizer.model` is copied too, for sentencepiece users.
+
+One known difference: a literal "▁" (U+2581) in the text. `auroragpt.tokenizer` spells it as
+its three UTF-8 byte pieces; sentencepiece itself, and so this file, read it as a space.
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ def _bpe_merges(pieces: list[tuple[str, float, int]],
     sentencepiece's BPE repeatedly joins the adjacent pair whose joined piece scores highest;
     a merges list ranked by that score makes `tokenizers`' BPE choose the same pair.
     """
-    mergeable = {p for p, _, kind in pieces if kind in (_NORMAL, _USER_DEFINED)}
+    # NOTE: user-defined pieces (our "\n") are matched whole, never merged with neighbours
+    mergeable = {p for p, _, kind in pieces if kind == _NORMAL}
     ranked = []
     for piece, score, kind in pieces:
         if kind != _NORMAL or len(piece) < 2:
