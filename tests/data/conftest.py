@@ -42,3 +42,16 @@ def gloo_group():
         os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 2000))
         dist.init_process_group("gloo", rank=0, world_size=1)
     yield
+
+
+@pytest.fixture(scope="session")
+def corpus_files(tmp_path_factory) -> list[str]:
+    """Six small Megatron-written corpora of different sizes (prefixes)."""
+    root = tmp_path_factory.mktemp("corpora")
+    rng = np.random.default_rng(2024)
+    prefixes = []
+    for i, count in enumerate([120, 300, 80, 200, 60, 150]):
+        prefix = str(root / f"file{i}")
+        write_with_megatron(prefix, random_documents(rng, count))
+        prefixes.append(prefix)
+    return prefixes

@@ -1,0 +1,93 @@
+"""Blends against megatron-core: the greedy helper, the flat BlendedDataset, and our corpus
+hierarchy against its definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from megatron_ref import gpt_config, megatron_blend
+
+from auroragpt.data import build_blending_indices, open_blend, parse_file_list
+from auroragpt.data.blending import normalize
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_greedy_equals_megatron_helper(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    raw = [rng.random(n), rng.pareto(1.0, n) + 1e-3, rng.integers(1, 4, n).astype(float)][seed % 3]
+    weights = normalize(raw)  # equal weights (third kind) exercise exact ties
+    size = int(rng.integers(0, 30_000))
+    expected = megatron_blend(weights, size)
+    actual = build_blending_indices(weights, size)
+    for a, e in zip(actual, expected, strict=True):
+        assert a.dtype == e.dtype
+        np.testing.assert_array_equal(a, e)
+
+
+@pytest.mark.parametrize("weights", [[1.0, 0.0], [1.0, -2.0], [], [float("nan")]])
+def test_bad_blend_weights(weights):
+    from auroragpt.data import DataError
+
+    with pytest.raises(DataError):
+        build_blending_indices(weights, 10)
+
+
+def _list_text(prefixes, weights, corpora=None):
+    corpora = corpora or [None] * len(prefixes)
+    return "".join(f"{w} {p}{'' if c is None else ' ' + c}\n"
+                   for w, p, c in zip(weights, prefixes, corpora, strict=True))
+
+
+@pytest.mark.parametrize("split,split_name,size", [("100,0,0", "train", 4000),
+                                                   ("90,8,2", "valid", 600)])
+def test_flat_list_equals_megatron_blended_dataset(gloo_group, corpus_files, tmp_path, split,
+                                                   split_name, size):
+    from megatron.core.datasets.blended_megatron_dataset_builder import (
+        BlendedMegatronDatasetBuilder,
+    )
+    from megatron.core.datasets.gpt_dataset import GPTDataset as MegatronGPT
+
+    weights = [0.3, 1.7, 0.2, 0.9, 0.05, 0.6]
+    which = ["train", "valid", "test"].index(split_name)
+    sizes = [0, 0, 0]
+    sizes[which] = size
+    config = gpt_config(16, 5, split, blend=(corpus_files, weights), cache=str(tmp_path / "m"))
+    ref = BlendedMegatronDatasetBuilder(MegatronGPT, sizes, lambda: True, config).build()[which]
+    ours = open_blend(parse_file_list(_list_text(corpus_files, weights), "list"), 16, size, 5,
+                      tmp_path / "ours", split=split, split_name=split_name, progress=False)
+    assert len(ours) == len(ref)
+    np.testing.assert_array_equal(ours.corpus_index, ref.dataset_index)
+    np.testing.assert_array_equal(ours.file_sample, ref.dataset_sample_index)
+    for k in range(len(ref)):
+        expected = ref[k]
+        sample = ours[k]
+        np.testing.assert_array_equal(sample["tokens"][:-1], expected["tokens"].numpy())
+        np.testing.assert_array_equal(sample["tokens"][1:], expected["labels"].numpy())
+        assert sample["corpus_id"] == int(expected["dataset_id"])
+
+
+def test_corpus_hierarchy(corpus_files, tmp_path):
+    """Corpora follow Megatron's greedy on summed weights; files fill each corpus."""
+    weights = [0.3, 1.7, 0.2, 0.9, 0.05, 0.6]
+    corpora = ["web", "code", "web", "books", "code", "web"]
+    file_list = parse_file_list(_list_text(corpus_files, weights, corpora), "list")
+    ds = open_blend(file_list, 16, 3000, 11, tmp_path, progress=False)
+    plan = ds.plan
+    assert plan.corpora == ["web", "code", "books"]
+    w = normalize(weights)
+    corpus_weights = [w[[0, 2, 5]].sum(), w[[1, 4]].sum(), w[3]]
+    size = sum(int(np.ceil(3000 * x)) for x in w.tolist())
+    expected, _ = megatron_blend(normalize(corpus_weights), size)
+    np.testing.assert_array_equal(ds.corpus_index, expected)
+    # every (file, sample) is drawn at most once, from the right corpus, within what was built
+    pairs = ds.file_index.astype(np.int64) * 10**9 + ds.file_sample
+    assert np.unique(pairs).size == pairs.size
+    file_corpus = np.array([plan.corpora.index(c) for c in corpora])
+    np.testing.assert_array_equal(file_corpus[ds.file_index], ds.corpus_index)
+    built = np.array([f.built for f in plan.files])
+    assert np.all(ds.file_sample < built[ds.file_index])
+    for row, target in zip(ds.report, normalize(corpus_weights), strict=True):
+        assert abs(row["realised"] - target) < 1.0 / len(ds) + 1e-12
+    tokens = ds[123]["tokens"]
+    assert tokens.shape == (17,) and tokens.dtype == np.int64

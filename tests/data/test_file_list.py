@@ -1,0 +1,62 @@
+"""ALCF data-file-lists: parsing and every kind of bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from auroragpt.data import DataError, IndexedDatasetWriter, open_blend, parse_file_list, read_file_list
+
+
+def test_parse_relative_comments_and_corpora(corpus_files, tmp_path):
+    listing = tmp_path / "list.txt"
+    rel = [f"../{p.split('/')[-2]}/{p.split('/')[-1]}" for p in corpus_files[:2]]
+    listing.write_text(f"# Dolma-style\n0.5 {rel[0]} web\n\n2 {rel[1]} code  # trailing\n"
+                       f"1e-1 {corpus_files[2]}\n")
+    parsed = read_file_list(listing)
+    assert [e.weight for e in parsed.entries] == [0.5, 2.0, 0.1]
+    assert parsed.corpora == ["web", "code", corpus_files[2]]
+    assert parsed.entries[0].prefix == corpus_files[0]
+    assert parsed.entries[1].line == 4
+
+
+@pytest.mark.parametrize("line,message", [
+    ("abc {p} web", "list:1: weight 'abc' is not a number"),
+    ("-1 {p} web", "list:1: weight -1 must be a positive number"),
+    ("0 {p} web", "weight 0 must be a positive number"),
+    ("1 {p}_nope web", r"list:1: prefix .*_nope.*: missing .*_nope\.bin"),
+    ("1", "list:1: expected 'weight prefix corpus', got 1 fields"),
+    ("1 {p} web extra", "got 4 fields"),
+])
+def test_bad_lines(corpus_files, line, message):
+    with pytest.raises(DataError, match=message):
+        parse_file_list(line.format(p=corpus_files[0]), "list")
+
+
+def test_empty_list():
+    with pytest.raises(DataError, match="no files listed"):
+        parse_file_list("# nothing\n", "list")
+
+
+def test_empty_corpus_and_short_split(corpus_files, tmp_path):
+    with IndexedDatasetWriter(tmp_path / "empty", np.uint16):
+        pass
+    file_list = parse_file_list(f"1 {corpus_files[0]} web\n1 {tmp_path}/empty books\n", "list")
+    with pytest.raises(DataError, match=r"list:2 .*empty.*leaves no documents of its 0"):
+        open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+    with IndexedDatasetWriter(tmp_path / "tiny", np.uint16) as writer:
+        writer.add_document([1, 2, 3])
+    file_list = parse_file_list(f"1 {tmp_path}/tiny books\n", "list")
+    with pytest.raises(DataError, match="3 tokens cannot make a single sample of 16"):
+        open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+
+
+def test_corrupt_idx_names_the_list_line(corpus_files, tmp_path):
+    import shutil
+
+    for suffix in (".bin", ".idx"):
+        shutil.copy(corpus_files[0] + suffix, tmp_path / f"bad{suffix}")
+    (tmp_path / "bad.idx").write_bytes(b"garbage!!" + (tmp_path / "bad.idx").read_bytes()[9:])
+    file_list = parse_file_list(f"1 {corpus_files[1]} a\n1 {tmp_path}/bad b\n", "list")
+    with pytest.raises(DataError, match=r"list:2 .*bad.idx: bad magic"):
+        open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
