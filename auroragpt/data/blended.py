@@ -248,7 +248,8 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
     start = time.perf_counter()
     missing = sum(not u.path.exists() for u in units)
     helpers = []
-    if missing > 1 and workers > 1:
+    # NOTE: daemonic processes (a multiprocessing.Pool worker) may not start children.
+    if missing > 1 and workers > 1 and not multiprocessing.current_process().daemon:
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         for p in range(1, min(workers, missing)):
             proc = context.Process(target=_worker_main, args=(units, rank * workers + p))

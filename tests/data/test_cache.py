@@ -1,0 +1,90 @@
+"""Concurrent index builders on one cache directory, stale locks, atomic bundles."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+
+import numpy as np
+
+from auroragpt.data import open_blend, parse_file_list
+from auroragpt.data import cache as index_cache
+
+
+def _build(text, cache_dir, rank, results=None):
+    ds = open_blend(parse_file_list(text, "list"), 16, 5000, 3, cache_dir, rank=rank,
+                    workers=2, progress=False)
+    result = ds.corpus_index.copy(), ds.file_sample.copy(), [ds[k]["tokens"] for k in (0, 777)]
+    if results is not None:
+        results.put(result)
+    return result
+
+
+def test_concurrent_builders_share_work_and_agree(corpus_files, tmp_path, monkeypatch):
+    # NOTE: small chunks make several units, so the processes really split the work.
+    import auroragpt.data.blended as blended
+
+    monkeypatch.setattr(blended, "_CHUNK_FILES", 1)
+    text = "".join(f"{i + 1} {p} c{i % 3}\n" for i, p in enumerate(corpus_files))
+    reference = _build(text, str(tmp_path / "alone"), 0)
+    shared = str(tmp_path / "shared")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    ranks = [context.Process(target=_build, args=(text, shared, rank, queue)) for rank in range(4)]
+    for process in ranks:  # four "ranks", each with two local builder processes
+        process.start()
+    results = [queue.get(timeout=300) for _ in ranks]
+    for process in ranks:
+        process.join()
+        assert process.exitcode == 0
+    for corpus, sample, tokens in results:
+        np.testing.assert_array_equal(corpus, reference[0])
+        np.testing.assert_array_equal(sample, reference[1])
+        for a, b in zip(tokens, reference[2], strict=True):
+            np.testing.assert_array_equal(a, b)
+    records = [json.loads(line) for line in open(os.path.join(shared, "build-index.jsonl"))]
+    assert sum(r["built_here"] for r in records) <= records[0]["units"]  # each unit built once
+    assert not [f for f in os.listdir(shared) if ".lock" in f or ".tmp" in f]
+
+
+def test_lock_of_a_dead_process_is_taken_over(tmp_path):
+    target = tmp_path / "unit.agb"
+    lock = tmp_path / "unit.agb.lock"
+    lock.write_text(f"{socket.gethostname()} 999999999 0\n")  # no such pid on this host
+    built = index_cache.run_units(
+        [index_cache.Unit(target, None)],
+        lambda unit: index_cache.write_bundle(unit.path, {"x": np.arange(3)}))
+    assert built == 1 and target.exists() and not lock.exists()
+
+
+def test_live_lock_is_waited_for(tmp_path):
+    import threading
+    import time
+
+    target = tmp_path / "unit.agb"
+    lock = tmp_path / "unit.agb.lock"
+    lock.write_text(f"{socket.gethostname()} {os.getpid()} 0\n")  # held by a live process
+
+    def finish():
+        time.sleep(0.3)
+        index_cache.write_bundle(target, {"x": np.arange(5)})
+        lock.unlink()
+
+    threading.Thread(target=finish).start()
+    built = index_cache.run_units([index_cache.Unit(target, None)],
+                                  lambda unit: (_ for _ in ()).throw(AssertionError("built twice")))
+    assert built == 0
+    np.testing.assert_array_equal(index_cache.read_bundle(target)[0]["x"], np.arange(5))
+
+
+def test_bundle_round_trip(tmp_path):
+    arrays = {"a": np.arange(10, dtype=np.int16), "b": np.ones((3, 2), np.int64),
+              "empty": np.zeros(0, np.uint32)}
+    index_cache.write_bundle(tmp_path / "b.agb", arrays, {"k": [1, 2]})
+    back, meta = index_cache.read_bundle(tmp_path / "b.agb")
+    assert meta == {"k": [1, 2]}
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype
+        np.testing.assert_array_equal(back[name], array)
