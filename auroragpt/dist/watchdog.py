@@ -55,18 +55,23 @@ class Watchdog:
             data preparation); defaults to `timeout_s`.
         exit_code: process exit status on timeout.
         grace_s: extra time the C-level backstop waits for the Python monitor.
+        linger_s: pause between the dump and the exit (default: min(timeout_s, 10)). Ranks
+            whose watchdogs expire at about the same moment then all dump their stacks before
+            the launcher, reacting to the first exit, kills the rest: the rank that hangs is
+            on record, not only the ranks that wait for it.
         stream: where the report goes (default: the process's real stderr).
     """
 
     def __init__(self, timeout_s: float | None, on_timeout: Callable[[WatchdogTimeout], None]
                  | None = None, *, startup_timeout_s: float | None = None,
                  exit_code: int = WATCHDOG_EXIT_CODE, grace_s: float = 30.0,
-                 stream: TextIO | None = None):
+                 linger_s: float | None = None, stream: TextIO | None = None):
         self.timeout_s = float(timeout_s or 0.0)
         self.startup_timeout_s = float(startup_timeout_s or self.timeout_s)
         self.on_timeout = on_timeout
         self.exit_code = exit_code
         self.grace_s = grace_s
+        self.linger_s = min(self.timeout_s, 10.0) if linger_s is None else linger_s
         self._stream = stream
         self._poll_s = min(1.0, max(self.timeout_s / 20, 0.01))
         self._lock = threading.Lock()
@@ -85,6 +90,9 @@ class Watchdog:
             return self
         self._last_beat = time.monotonic()
         self._stop.clear()
+        # Armed here too: the interpreter may freeze before the monitor's first poll.
+        faulthandler.dump_traceback_later(self.startup_timeout_s + self.grace_s, exit=True,
+                                          file=_fileno_stream(self._report_stream()))
         self._thread = threading.Thread(target=self._monitor, name="auroragpt-watchdog",
                                         daemon=True)
         self._thread.start()
@@ -145,6 +153,7 @@ class Watchdog:
                 out.flush()
             except (OSError, ValueError):
                 pass
+        time.sleep(self.linger_s)
         # NOTE: os._exit, not sys.exit: the main thread is stuck and cannot unwind, and atexit
         # handlers (MPI_Finalize, process-group teardown) would block on the same hang.
         os._exit(self.exit_code)

@@ -9,6 +9,7 @@ Modes (argv[1]):
 """
 
 import json
+import os
 import sys
 import time
 
@@ -18,6 +19,11 @@ import torch.distributed as dist
 from auroragpt.dist import StragglerMonitor, Watchdog, setup, teardown
 
 
+def emit(record: dict) -> None:
+    """One write of one line, so the lines of ranks sharing a pipe never interleave."""
+    os.write(1, (json.dumps(record) + "\n").encode())
+
+
 def collectives() -> None:
     info = setup(timeout_s=120)
     summed = torch.tensor([float(info.rank + 1)], device=info.device)
@@ -25,13 +31,13 @@ def collectives() -> None:
     shared = torch.arange(4, dtype=torch.float32, device=info.device) * 7 if info.rank == 0 \
         else torch.zeros(4, device=info.device)
     dist.broadcast(shared, src=0)
-    print(json.dumps({
+    emit({
         "rank": info.rank, "local_rank": info.local_rank, "world_size": info.world_size,
         "local_world_size": info.local_world_size, "backend": info.backend,
         "device": str(info.device), "launcher": info.launcher,
         "torch_rank": dist.get_rank(), "all_reduce": summed.item(),
         "broadcast": shared.tolist(),
-    }), flush=True)
+    })
     teardown()
 
 
@@ -42,7 +48,7 @@ def sleep_forever_in_step() -> None:
 
 def hang() -> None:
     info = setup(timeout_s=600)
-    with Watchdog(timeout_s=1.0) as watchdog:
+    with Watchdog(timeout_s=1.0, linger_s=5.0) as watchdog:
         for step in range(3):
             dist.barrier()
             watchdog.beat(step)
@@ -62,8 +68,7 @@ def stragglers() -> None:
         if found:
             reports[step] = [(s.rank, s.host, round(s.step_time_s, 6), round(s.median_s, 6))
                              for s in found]
-    print(json.dumps({"rank": info.rank, "reports": reports,
-                      "last": monitor.last_step_times}), flush=True)
+    emit({"rank": info.rank, "reports": reports, "last": monitor.last_step_times})
     teardown()
 
 
