@@ -11,16 +11,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exercises", help="list the workshop exercises or check a solution",
         description="Workshop exercises: each has a task (README.md), a starter.py with TODOs "
                     "and automatic checks. Fill in the TODOs, then check your file.")
-    parser.add_argument("--dir", metavar="PATH",
-                        help="the exercises folder (default: $AURORAGPT_EXERCISES, "
-                             "./exercises, or the one in the auroragpt checkout)")
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--dir", metavar="PATH",
+                       help="the exercises folder (default: $AURORAGPT_EXERCISES, "
+                            "./exercises, or the one in the auroragpt checkout)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="list the exercises")
+    listing = actions.add_parser("list", help="list the exercises", parents=[where])
     listing.set_defaults(func=_list)
 
     checking = actions.add_parser(
-        "check", help="run an exercise's checks on your file",
+        "check", help="run an exercise's checks on your file", parents=[where],
         description="Run the checks of exercise NN on your file and print which pass, with "
                     "hints. Exits 0 only when every check passes.")
     checking.add_argument("exercise", metavar="NN",
