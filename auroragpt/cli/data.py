@@ -41,10 +41,10 @@ def register(subparsers) -> None:
 
 def _preprocess(args: argparse.Namespace) -> int:
     from auroragpt.data.errors import DataError
-    from auroragpt.data.preprocess import preprocess
+    from auroragpt.data.preprocess import preprocess_files
 
     try:
-        stats = preprocess(args.input, args.tokenizer, args.output_prefix, workers=args.workers,
+        stats = preprocess_files(args.input, args.tokenizer, args.output_prefix, workers=args.workers,
                            json_key=args.json_key, dtype=args.dtype, max_chars=args.max_chars)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -21,7 +21,7 @@ _EXPORTS = {
     "BlendedDataset": "auroragpt.data.blended",
     "plan_blend": "auroragpt.data.blended",
     "open_blend": "auroragpt.data.blended",
-    "preprocess": "auroragpt.data.preprocess",
+    "preprocess_files": "auroragpt.data.preprocess",
     "GlobalBatchLoader": "auroragpt.data.loader",
     "PreparedData": "auroragpt.data.prepare",
     "prepare_data": "auroragpt.data.prepare",

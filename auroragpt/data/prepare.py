@@ -116,7 +116,7 @@ def _builtin_file_list(cfg: Config, tokenizer, cache_dir: Path) -> DataFileList:
 
 
 def _tokenize_corpus(unit: cache.Unit) -> None:
-    from auroragpt.data.preprocess import preprocess
+    from auroragpt.data.preprocess import preprocess_files
 
     name, model, prefix, chars, seed = unit.payload
-    preprocess([f"builtin:{name}"], model, prefix, seed=seed, max_chars=chars, progress=False)
+    preprocess_files([f"builtin:{name}"], model, prefix, seed=seed, max_chars=chars, progress=False)

@@ -99,9 +99,10 @@ def _encode(batch: list[str]) -> tuple[list[list[int]], int]:
     return _worker_tokenizer.encode_batch(batch, eos=True), sum(map(len, batch))
 
 
-def preprocess(inputs: list[str], tokenizer_path: str | Path, output_prefix: str | Path,
-               workers: int = 1, json_key: str = "text", dtype: str | None = None,
-               seed: int = 0, max_chars: int | None = None, progress: bool = True) -> PreprocessStats:
+def preprocess_files(inputs: list[str], tokenizer_path: str | Path, output_prefix: str | Path,
+                     workers: int = 1, json_key: str = "text", dtype: str | None = None,
+                     seed: int = 0, max_chars: int | None = None,
+                     progress: bool = True) -> PreprocessStats:
     """Tokenize `inputs` into `<output_prefix>.bin/.idx` (written atomically)."""
     from auroragpt.tokenizer import Tokenizer
 
@@ -109,29 +110,17 @@ def preprocess(inputs: list[str], tokenizer_path: str | Path, output_prefix: str
     token_dtype = np.dtype(dtype) if dtype else token_dtype_for_vocab(tokenizer.vocab_size)
     check_vocab_fits(tokenizer.vocab_size, token_dtype, f"{output_prefix}")
     batches = _batches(iter_documents(inputs, json_key, seed, max_chars))
-    start = time.perf_counter()
-    documents = tokens = characters = 0
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(desc=f"tokenizing {Path(output_prefix).name}", unit="doc", file=sys.stderr)
+    tally = _Tally(f"tokenizing {Path(output_prefix).name}" if progress else None)
     with IndexedDatasetWriter(output_prefix, token_dtype) as writer:
         if workers > 1:
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
             with context.Pool(workers, _init_worker, (str(tokenizer.model_path),)) as pool:
-                encoded = pool.imap(_encode, batches, chunksize=4)
-                for ids, chars in encoded:
-                    documents, tokens, characters = _write(writer, ids, chars, bar,
-                                                           documents, tokens, characters)
+                for ids, chars in pool.imap(_encode, batches, chunksize=4):
+                    tally.write(writer, ids, chars)
         else:
             for batch in batches:
-                ids = tokenizer.encode_batch(batch, eos=True)
-                documents, tokens, characters = _write(writer, ids, sum(map(len, batch)), bar,
-                                                       documents, tokens, characters)
-    if bar:
-        bar.close()
-    stats = PreprocessStats(documents, tokens, characters, time.perf_counter() - start)
+                tally.write(writer, tokenizer.encode_batch(batch, eos=True), sum(map(len, batch)))
+    stats = tally.close()
     with open(f"{output_prefix}.preprocess.jsonl", "a") as f:
         f.write(json.dumps({"time": time.time(), "inputs": inputs, "workers": workers,
                             "tokenizer": str(tokenizer_path), **stats.__dict__,
@@ -139,9 +128,29 @@ def preprocess(inputs: list[str], tokenizer_path: str | Path, output_prefix: str
     return stats
 
 
-def _write(writer: IndexedDatasetWriter, ids: list[list[int]], chars: int, bar, documents: int,
-           tokens: int, characters: int) -> tuple[int, int, int]:
-    writer.add_documents(np.asarray(doc, dtype=np.int64) for doc in ids)
-    if bar:
-        bar.update(len(ids))
-    return documents + len(ids), tokens + sum(map(len, ids)), characters + chars
+class _Tally:
+    """Writes encoded batches in order, counts them and drives the progress bar."""
+
+    def __init__(self, description: str | None):
+        self.start = time.perf_counter()
+        self.documents = self.tokens = self.characters = 0
+        self.bar = None
+        if description:
+            from tqdm import tqdm
+
+            self.bar = tqdm(desc=description, unit="doc", file=sys.stderr)
+
+    def write(self, writer: IndexedDatasetWriter, ids: list[list[int]], chars: int) -> None:
+        writer.add_documents(np.asarray(doc, dtype=np.int64) for doc in ids)
+        self.documents += len(ids)
+        self.tokens += sum(map(len, ids))
+        self.characters += chars
+        if self.bar is not None:
+            self.bar.update(len(ids))
+            self.bar.set_postfix_str(f"{self.tokens / (time.perf_counter() - self.start):,.0f} tok/s")
+
+    def close(self) -> PreprocessStats:
+        if self.bar is not None:
+            self.bar.close()
+        return PreprocessStats(self.documents, self.tokens, self.characters,
+                               time.perf_counter() - self.start)

@@ -9,8 +9,8 @@ import socket
 
 import numpy as np
 
-from auroragpt.data import open_blend, parse_file_list
 from auroragpt.data import cache as index_cache
+from auroragpt.data import open_blend, parse_file_list
 
 
 def _build(text, cache_dir, rank, results=None):

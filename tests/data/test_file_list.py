@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auroragpt.data import DataError, IndexedDatasetWriter, open_blend, parse_file_list, read_file_list
+from auroragpt.data import (
+    DataError,
+    IndexedDatasetWriter,
+    open_blend,
+    parse_file_list,
+    read_file_list,
+)
 
 
 def test_parse_relative_comments_and_corpora(corpus_files, tmp_path):
