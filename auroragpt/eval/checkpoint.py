@@ -54,7 +54,10 @@ def is_checkpoint_dir(path: Path) -> bool:
 
 
 def has_weights(path: Path) -> bool:
-    return (path / WEIGHTS_FILE).is_file()
+    """Consolidated model.safetensors, or a sharded checkpoint `consolidate` can read."""
+    from auroragpt.eval.consolidate import find_sharded
+
+    return (path / WEIGHTS_FILE).is_file() or find_sharded(path) is not None
 
 
 def is_complete(path: Path) -> bool:
@@ -105,13 +108,15 @@ def read_config(ckpt_dir: str | Path) -> Config:
 
 
 def read_state_dict(ckpt_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The model's fp32 state dict from model.safetensors."""
+    """The model's fp32 state dict: model.safetensors, else consolidated from the shards."""
     from safetensors.torch import load_file
 
-    path = Path(ckpt_dir) / WEIGHTS_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found")
-    return load_file(path)
+    from auroragpt.eval.consolidate import consolidate
+
+    ckpt_dir = Path(ckpt_dir)
+    if (ckpt_dir / WEIGHTS_FILE).is_file():
+        return load_file(ckpt_dir / WEIGHTS_FILE)
+    return consolidate(ckpt_dir, read_config(ckpt_dir).model)
 
 
 def check_state_dict(cfg: ModelConfig, state: dict[str, torch.Tensor], source: str) -> None:
