@@ -137,8 +137,8 @@ STARTING, LOADING, DONE = "starting", "loading", "done"
 def _follow(report: Report, events: queue.Queue, timeout_s: float) -> tuple[object, int | None]:
     """Consume the child's events until it ends or stalls: (last stage, check to restart from).
 
-    Every stage has `timeout_s`; a check that exceeds it is marked TIMEOUT and the checks
-    after it are run by a fresh child.
+    Starting up has STARTUP_TIMEOUT_S, every later stage `timeout_s`; a check that exceeds it
+    is marked TIMEOUT and the checks after it are run by a fresh child.
     """
     stage: object = STARTING
     deadline = time.monotonic() + STARTUP_TIMEOUT_S

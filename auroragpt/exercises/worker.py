@@ -19,6 +19,7 @@ import sys
 import tempfile
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -44,14 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     # One spelling of the path throughout: frames of the learner's code are recognised by it.
     learner_path = str(Path(args.learner).resolve())
 
-    protocol = _protocol_channel()
-    send = lambda **event: print(json.dumps(event), file=protocol, flush=True)  # noqa: E731
+    # NOTE: closing the channel is the runner's signal that this child is finished; anything
+    # the learner's code left running (a thread, an atexit handler) is then killed, not awaited.
+    with _protocol_channel() as protocol:
 
+        def send(**event: Any) -> None:
+            print(json.dumps(event), file=protocol, flush=True)
+
+        return _run(args.checks, learner_path, args.seed, args.start, send)
+
+
+def _run(checks_path: str, learner_path: str, seed: int, start: int,
+         send: Callable[..., None]) -> int:
     with warnings.catch_warnings():
         # NOTE: references such as megatron-core warn about optional accelerators on import;
         # that is noise to a learner, so only warnings raised by their own code are shown.
         warnings.simplefilter("ignore")
-        checks_module = _import_path(Path(args.checks), "exercise_checks")
+        checks_module = _import_path(Path(checks_path), "exercise_checks")
     checks = checks_in(checks_module)
     send(event="checks", checks=[{"description": spec.description, "hint": spec.hint}
                                  for _, _, spec in checks])
@@ -66,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     send(event="loaded")
 
     with tempfile.TemporaryDirectory(prefix="auroragpt-exercise-") as workdir:
-        for index in range(args.start, len(checks)):
+        for index in range(start, len(checks)):
             _, fn, _ = checks[index]
             send(event="start", index=index)
-            context = CheckContext(learner, args.seed, Path(workdir) / f"check{index}")
+            context = CheckContext(learner, seed, Path(workdir) / f"check{index}")
             context.workdir.mkdir()
             status, message = run_one(fn, context, learner_path)
             send(event="result", index=index, status=status, message=message)

@@ -138,6 +138,13 @@ def test_exit_and_hard_crash_are_reported_per_check(root, capsys):
     assert "the check process died (exit code 7)" in output
 
 
+@pytest.mark.timeout(60)  # a hang guard: the learner's thread would hold the checker 300 s
+def test_thread_left_running_does_not_hold_the_checker(root, capsys):
+    source = "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,)).start()\n"
+    code, output = check(capsys, root, source + GOOD, "--timeout", "300")
+    assert code == 0, output
+
+
 def test_learner_exception_shows_only_the_learners_lines(root, capsys):
     source = '''
     def helper(a):
