@@ -159,7 +159,7 @@ def format_report(report: DoctorReport) -> str:
     out += ["", f"all-reduce (float32 sum over {info.world_size} ranks; slowest rank's median)",
             f"  {'size':>10}  {'latency':>11}  {'algbw':>11}  {'busbw':>11}  check"]
     for r in report.allreduce:
-        out.append(f"  {_bytes(r.size_bytes):>10}  {r.latency_s * 1e6:>8.1f} us  "
+        out.append(f"  {format_bytes(r.size_bytes):>10}  {r.latency_s * 1e6:>8.1f} us  "
                    f"{r.algbw_gbps:>6.3f} GB/s  {r.busbw_gbps:>6.3f} GB/s  "
                    f"{'ok' if r.correct else 'WRONG SUM'}")
     return "\n".join(out)
@@ -175,7 +175,7 @@ def parse_size(text: str) -> int:
     return int(number) * units[unit]
 
 
-def _bytes(size: int) -> str:
+def format_bytes(size: int) -> str:
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if size >= scale:
             return f"{size / scale:g} {unit}"
