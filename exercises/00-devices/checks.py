@@ -108,8 +108,8 @@ def device_matches_library(ctx):
 
 
 @check("pick_backend agrees with torch.distributed's table of default backends",
-       hint="the device type is the part before ':' (if any); xpu -> xccl, cuda -> nccl, the "
-            "rest -> gloo.")
+       hint="the device type is the part before ':' (if any); each GPU vendor ships its own "
+            "collective library, and the CPU's is the one PyTorch builds everywhere.")
 def backend_matches_torch(ctx):
     pick_backend = ctx.function("pick_backend")
     table = torch.distributed.Backend.default_device_backend_map

@@ -66,7 +66,7 @@ def blending_matches_megatron(ctx):
         result = blending_indices(list(weights), size)
         if not isinstance(result, tuple) or len(result) != 2:
             raise CheckFailed("return a tuple (dataset_index, dataset_sample_index)")
-        what = f"{len(weights)} datasets, {size} samples"
+        what = f"{len(weights)} datasets, {size} sample{'s' if size != 1 else ''}"
         got_dataset = _as_int_array(result[0], f"dataset_index ({what})", size)
         got_sample = _as_int_array(result[1], f"dataset_sample_index ({what})", size)
         w = np.asarray(weights, dtype=np.float64)

@@ -1,0 +1,66 @@
+"""The checks catch real mistakes: each reference solution, with typical mistakes written into
+it, fails the checks that concern them and passes the others, with a message naming the
+mistake. (A check that passed everything would pass the solution tests too; these would fail.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auroragpt.cli import main
+from auroragpt.exercises import find_exercise
+
+ROOT = Path(__file__).resolve().parents[2] / "exercises"
+
+# exercise -> (edits to its reference solution, fragments the report must contain). One
+# mutated file per exercise, so every check is exercised by one run.
+MISTAKES = {
+    "00": ([('if names[0] in env:', 'if names[0] in env and names[0] != "RANK":'),
+            ('return f"{kind}:{local_rank % count}"', 'return f"{kind}:{local_rank}"'),
+            ('"xpu": "xccl"', '"xpu": "ccl"')],
+           ["torchrun", "you returned a single process", "you returned 'xpu:12'",
+            "for device 'xpu:0' you returned 'ccl'"]),
+    "01": ([('n_bytes = sum(len(text.encode("utf-8"))', 'n_bytes = sum(len(text)'),
+            ("BYTE_PIECE.fullmatch(", "BYTE_PIECE.match("),
+            ("bytes_per_token(tokenizer, test_texts)", "bytes_per_token(tokenizer, train_texts)")],
+           ["you counted characters, not UTF-8 bytes", "measured on the training texts"]),
+    "02": ([('scores = scores.masked_fill(future, float("-inf"))', "scores = scores"),
+            ("t.view(B, T, n_heads, hd).transpose(1, 2)", "t.reshape(B, n_heads, T, hd)")],
+           ["the future is not masked", "changing keys and values from position 1 on changed",
+            "output for B=2 T=7 C=12 n_heads=3: off by up to"]),
+    "03": ([("x * torch.rsqrt(mean_square + eps)", "x / (mean_square.sqrt() + eps)"),
+            ("a * cos - b * sin, a * sin + b * cos", "a * cos + b * sin, -a * sin + b * cos")],
+           ["eps is added after the square root", "the rotation goes the wrong way"]),
+    "04": ([("(loss / n_micro).backward()", "loss.backward()"),
+            ("+ cfg.vocab_size * d  # + output", "")],
+           ["the update is 2x too large", "the output projection is left out",
+            "make flops_per_token pass first"]),
+    "05": ([("behind = w * max(i, 1) - taken", "behind = w * i - taken"),
+            ('side="right"', 'side="left"')],
+           ["dataset_index (2 datasets, 1 sample): 1 of 1 entries differ",
+            "rows differ, the first is row", "read through your index holds stream positions"]),
+    "10": ([("logprobs[mask].sum() / mask.sum()", "logprobs.mean()"),
+            ("torch.log_softmax(logits, dim=-1)", "torch.softmax(logits, dim=-1).log()")],
+           ["padded positions are counted", "NaN or inf values"]),
+}
+
+
+@pytest.mark.parametrize("number", sorted(MISTAKES))
+def test_typical_mistakes_are_caught_and_named(number, tmp_path, capsys):
+    exercise = find_exercise(number, ROOT)
+    source = exercise.solution.read_text(encoding="utf-8")
+    edits, fragments = MISTAKES[number]
+    for old, new in edits:
+        assert old in source, f"{exercise.solution}: the mutation target {old!r} is gone"
+        source = source.replace(old, new)
+    mutant = tmp_path / f"{exercise.name}-mutant.py"
+    mutant.write_text(source, encoding="utf-8")
+
+    code = main(["exercises", "check", number, "--dir", str(ROOT), "--file", str(mutant)])
+    output = capsys.readouterr().out
+    assert code == 1, output
+    assert "Traceback" not in output and "TODO" not in output
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output}"
