@@ -17,7 +17,7 @@ def format_report(report: Report) -> str:
     lines = [f"exercise {report.exercise.name}: {report.exercise.title}",
              f"checking {_display_path(report.file)}", ""]
     if report.load_error is not None:
-        lines += ["could not load your file:", textwrap.indent(report.load_error, "  ")]
+        lines += ["could not run the checks:", textwrap.indent(report.load_error, "  ")]
     else:
         for result in report.results:
             lines.append(f"  {result.status:<7} {result.description}")

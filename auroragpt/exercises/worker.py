@@ -138,6 +138,9 @@ def _learner_frames(err: BaseException, learner_path: str) -> list[traceback.Fra
 
 def _import_path(path: Path, name: str) -> ModuleType:
     """Import a file as module `name`; its folder goes on sys.path for its own helper modules."""
+    # NOTE: no __pycache__ beside exercises and learners' files: it would litter a hand-out, and
+    # a file edited twice within a second at the same size could be run from a stale cache.
+    sys.dont_write_bytecode = True
     spec = importlib.util.spec_from_file_location(name, str(path))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look a module up by name

@@ -188,7 +188,7 @@ def test_renamed_function_and_none_result(root, capsys):
 def test_import_error_in_learner_file(root, capsys):
     code, output = check(capsys, root, "import not_a_module_anywhere\n" + GOOD)
     assert code == 1
-    assert "could not load your file" in output
+    assert "could not run the checks" in output
     assert "ModuleNotFoundError: No module named 'not_a_module_anywhere'" in output
     assert "mine.py:1 in <module>" in output
     assert "Traceback" not in output
