@@ -11,7 +11,7 @@ Probes complete a `def`, `class`, `import` or `from` line: the prompt is up to
 `PROBE_CONTEXT_CHARS` characters of the file before the line plus the line up to its keyword,
 the answer is the rest of the line, e.g. prompt "...\\n    def" and answer " __init__(self):".
 One file in ten (by a hash of its path) is held out: it is never a document and all probes
-come from these files.
+come from these files, except passages that also occur verbatim in a training file.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ class StdlibCorpus(Corpus):
     def held_out_files(self) -> list[str]:
         return [f for f in self.files if is_held_out(NAME, f)]
 
+    @cached_property
+    def _training_text(self) -> str:
+        """All training documents in one string, to check probes against."""
+        return "\0".join(doc for doc in map(self.read, self.training_files()) if doc is not None)
+
     def read(self, relative: str) -> str | None:
         """The document for one file, or None for files that are skipped by content."""
         try:
@@ -109,9 +114,14 @@ class StdlibCorpus(Corpus):
             for candidates in per_file:
                 if len(probes) == n:
                     return probes
-                if round_ < len(candidates) and candidates[round_].prompt not in seen:
-                    seen.add(candidates[round_].prompt)
-                    probes.append(candidates[round_])
+                if round_ >= len(candidates) or candidates[round_].prompt in seen:
+                    continue
+                probe = candidates[round_]
+                seen.add(probe.prompt)
+                # NOTE: some files share boilerplate (codec modules, test mains), so a passage
+                # of a held-out file can also occur in a training file; such probes are dropped.
+                if probe.prompt + probe.answer not in self._training_text:
+                    probes.append(probe)
         if len(probes) < n:
             raise ValueError(f"corpus {NAME!r} has only {len(probes)} probes, {n} requested")
         return probes
