@@ -42,6 +42,7 @@ from auroragpt.eval.validation import (
 )
 
 FREE_PROMPTS = ["def "]  # always generated from: code from a blank page shows loops best
+MAX_DEFAULT_PROMPT_CHARS = 160  # longer probe prompts (whole code chunks) make poor headings
 
 
 @dataclass
@@ -51,7 +52,7 @@ class EvalSettings:
     probes_per_corpus: int = 32  # held-out probes scored per built-in corpus
     probe_seed: int = 0  # which probes (the same at every step)
     val_samples_per_corpus: int = 16  # validation sequences scored per corpus
-    prompts: list[str] | None = None  # generation prompts; None = FREE_PROMPTS + one probe prompt per corpus
+    prompts: list[str] | None = None  # generation prompts; None = FREE_PROMPTS + a short probe prompt per corpus
     max_new_tokens: int = 64  # tokens generated per prompt
     temperature: float = 0.8  # for the sampled generations (the greedy ones use 0)
     top_k: int | None = 40  # for the sampled generations
@@ -132,19 +133,33 @@ def _prepare(ckpt: Checkpoint, cfg: Config, settings: EvalSettings,
     tokenizer = Tokenizer.load(tokenizer_path(ckpt.path))
     valid, corpus_names = None, _builtin_names(cfg)
     if settings.validation:
-        valid, corpus_names = prepare_validation(cfg, tokenizer_path(ckpt.path),
+        valid, corpus_names = prepare_validation(cfg, _stable_tokenizer_path(ckpt.path),
                                                  settings.val_samples_per_corpus, progress)
     probes = load_probes(_builtin_names(cfg), settings.probes_per_corpus, settings.probe_seed)
     prompts = settings.prompts
     if prompts is None:
         first_per_corpus: dict[str, str] = {}
         for probe in probes:
-            first_per_corpus.setdefault(probe.corpus, probe.prompt)
+            if len(probe.prompt) <= MAX_DEFAULT_PROMPT_CHARS:
+                first_per_corpus.setdefault(probe.corpus, probe.prompt)
         prompts = FREE_PROMPTS + list(first_per_corpus.values())
     prompts = list(dict.fromkeys(prompts))  # each prompt once, in order
     indices = (select_samples(valid, len(corpus_names), settings.val_samples_per_corpus)
                if valid is not None else [])
     return _RunContext(tokenizer, corpus_names, probes, prompts, valid, indices)
+
+
+def _stable_tokenizer_path(ckpt_dir: Path) -> Path:
+    """The run's tokenizer.model when it is the checkpoint's, else the checkpoint's.
+
+    NOTE: the data cache keys tokenized corpora by the tokenizer's path, so one path for the
+    whole run lets later evaluations reuse what the first one tokenized.
+    """
+    own = tokenizer_path(ckpt_dir)
+    run_level = ckpt_dir.parent.parent / "tokenizer.model"
+    if run_level.is_file() and run_level.read_bytes() == own.read_bytes():
+        return run_level
+    return own
 
 
 def _builtin_names(cfg: Config) -> list[str]:

@@ -70,22 +70,27 @@ def randomise():
 
 @pytest.fixture
 def make_run(tmp_path, sp_model_path):
-    """make_run(steps=(5, 10), tie=False, **model_overrides) -> run directory path."""
+    """make_run(steps=(5, 10), tie=False, cfg=None, tokenizer=None, **model_fields) -> run dir.
+
+    `cfg` defaults to the debug preset; `tokenizer` (a .model path) to the stdlib one above.
+    """
     from safetensors.torch import save_file
 
     from auroragpt.model import build_model
 
-    def make(steps=(5, 10), tie: bool = False, name: str = "run", **model_fields) -> Path:
-        cfg = get_preset("debug")
+    def make(steps=(5, 10), tie: bool = False, name: str = "run", cfg=None,
+             tokenizer: Path | None = None, **model_fields) -> Path:
+        cfg = cfg if cfg is not None else get_preset("debug")
         cfg.name = name
         cfg.model.tie_embeddings = tie
         for key, value in model_fields.items():
             setattr(cfg.model, key, value)
         cfg.validate()
+        tokenizer_bytes = Path(tokenizer or sp_model_path).read_bytes()
         run = tmp_path / name
         (run / "checkpoints").mkdir(parents=True)
         save_config(cfg, run / "config.yaml")
-        (run / "tokenizer.model").write_bytes(sp_model_path.read_bytes())
+        (run / "tokenizer.model").write_bytes(tokenizer_bytes)
         metrics = []
         for step in steps:
             model = _randomise(build_model(cfg.model), seed=step)
@@ -94,7 +99,7 @@ def make_run(tmp_path, sp_model_path):
             state = {k: v.clone() for k, v in model.state_dict().items()}
             save_file(state, ckpt / "model.safetensors")
             save_config(cfg, ckpt / "config.yaml")
-            (ckpt / "tokenizer.model").write_bytes(sp_model_path.read_bytes())
+            (ckpt / "tokenizer.model").write_bytes(tokenizer_bytes)
             metrics.append({"step": step, "loss": 1.0, "tokens_seen": step * 1000})
         (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
         if steps:
