@@ -158,3 +158,29 @@ def rope_figure(head_dim: int = 64, theta: float = 10000.0, positions: int = 48)
     right.grid(False)
     fig.colorbar(image, ax=right, shrink=0.8)
     return fig
+
+
+def token_boundaries(rows: list[tuple[str, list[str]]], max_chars: int = 64):
+    """Each row's text split into its tokens, one coloured box per token (spaces shown as ·,
+    newlines as ↵), so a reader sees where a tokenizer cuts."""
+    fig, ax = plt.subplots(figsize=(12, 0.75 * len(rows) + 0.4))
+    char_w, row_h = 1.0, 1.6
+    _blank_axes(ax, max_chars * char_w + 12, len(rows) * row_h)
+    ax.set_aspect("auto")
+    for r, (label, pieces) in enumerate(rows):
+        y = (len(rows) - r - 0.5) * row_h
+        ax.text(11.5, y, label, ha="right", va="center", fontsize=11, color=GREY)
+        x = 12.0
+        for i, piece in enumerate(pieces):
+            shown = piece.replace(" ", "·").replace("\n", "↵").replace("\t", "→")
+            width = max(len(shown), 1) * char_w
+            if x + width > 12 + max_chars * char_w:
+                ax.text(x + 0.3, y, "…", va="center", fontsize=12, color=GREY)
+                break
+            ax.add_patch(FancyBboxPatch((x + 0.08, y - 0.55), width - 0.16, 1.1,
+                                        fc=(BLUE, ORANGE)[i % 2], alpha=0.22, ec="none",
+                                        boxstyle="round,pad=0,rounding_size=0.2"))
+            ax.text(x + width / 2, y, shown, ha="center", va="center", fontsize=14,
+                    family="monospace")
+            x += width
+    return fig
