@@ -193,10 +193,9 @@ class Tokenizer:
         if isinstance(texts, str):
             raise TypeError("encode_batch expects a list of strings; use encode() for one string")
         texts = list(texts)
-        if self._meta_space_ids is None:  # a foreign model without byte pieces: encode as is
-            segments = [[text] for text in texts]
-        else:
-            segments = [text.split(_META_SPACE) for text in texts]
+        if self._meta_space_ids is None or not any(_META_SPACE in text for text in texts):
+            return self._sp.encode(texts, add_bos=bos, add_eos=eos, num_threads=self._num_threads)
+        segments = [text.split(_META_SPACE) for text in texts]
         flat = [segment for parts in segments for segment in parts]
         encoded = iter(self._sp.encode(flat, num_threads=self._num_threads))
         result = []
@@ -217,7 +216,7 @@ class Tokenizer:
 
     def decode_batch(self, batch: Iterable[Iterable[int]]) -> list[str]:
         """Texts of many id sequences (lists, tuples or integer arrays)."""
-        rows = [[int(i) for i in ids] for ids in batch]
+        rows = [list(map(int, ids)) for ids in batch]
         for row in rows:
             self._check_ids(row)
         return self._sp.decode(rows, num_threads=self._num_threads)
@@ -232,6 +231,8 @@ class Tokenizer:
         return ids
 
     def _check_ids(self, ids: Sequence[int]) -> None:
+        if not ids or (min(ids) >= 0 and max(ids) < self.vocab_size):
+            return
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             raise ValueError(

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 from auroragpt.corpora.base import Fact, GeneratedCorpus
 from auroragpt.corpora.narrative import (
@@ -82,14 +83,18 @@ class Conversion:
     def result(self) -> Fraction:
         return convert(self.value, self.source, self.target)
 
+    @cached_property
+    def value_text(self) -> str:
+        return format_decimal(self.value)
+
     @property
     def key(self) -> str:
-        return f"{format_decimal(self.value)} {self.source} -> {self.target}"
+        return f"{self.value_text} {self.source} -> {self.target}"
 
     @property
     def fact(self) -> Fact:
         return Fact(
-            f"Convert {format_decimal(self.value)} {self.source} to {self.target}. The answer is",
+            f"Convert {self.value_text} {self.source} to {self.target}. The answer is",
             f" {format_decimal(self.result)} {self.target}.",
         )
 
@@ -214,7 +219,7 @@ class UnitsCorpus(GeneratedCorpus[Conversion]):
         blocks = [rng.choice(INTROS).format(**fill)]
         for c in conversions:
             scene = rng.choice(SCENES[c.quantity]).format(
-                p=p, v=f"{format_decimal(c.value)} {c.source}"
+                p=p, v=f"{c.value_text} {c.source}"
             )
             blocks.append("\n".join([scene, explain_factor(c), c.fact.text]))
         blocks.append(rng.choice(CLOSERS).format(**fill))
