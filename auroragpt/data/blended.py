@@ -22,7 +22,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ from auroragpt.data.gpt import (
     sample_tokens,
     split_documents,
 )
-from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_index
+from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_lengths
 from auroragpt.data.kernels import MegatronRandom
 
 FORMAT_VERSION = 1  # bump when the cached arrays change meaning
@@ -85,12 +85,55 @@ class BlendPlan:
 
 
 def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed: int,
-               split: str = "100,0,0", split_name: str = "train") -> BlendPlan:
-    """Read every `.idx` header and size the blend; raises DataError on any bad input."""
+               split: str = "100,0,0", split_name: str = "train",
+               cache_dir: str | Path | None = None) -> BlendPlan:
+    """Size the blend from every `.idx`; raises DataError on any bad input.
+
+    With `cache_dir`, a plan made before for the same list, files (size and mtime) and
+    request is loaded instead, so a warm start reads no `.idx` at all.
+    """
     if num_samples <= 0:
         raise DataError(f"num_samples={num_samples} must be > 0")
     if seq_length <= 1:
         raise DataError(f"seq_length={seq_length} must be > 1")
+    identities = []
+    for entry in file_list.entries:
+        try:
+            identities.append([cache.file_identity(idx_path(entry.prefix)),
+                               cache.file_identity(bin_path(entry.prefix))])
+        except FileNotFoundError as err:
+            raise DataError(f"{file_list.source}:{entry.line}: missing {err.filename}") from None
+    request = [FORMAT_VERSION, seq_length, num_samples, seed, split, split_name,
+               [(e.weight, e.corpus) for e in file_list.entries], identities]
+    saved = Path(cache_dir) / f"plan-{cache.stable_hash(request)}.json" if cache_dir else None
+    if saved is not None and saved.exists():
+        return _load_plan(saved)
+    plan = _make_plan(file_list, seq_length, num_samples, seed, split, split_name)
+    _assign_chunks(plan, identities)
+    if saved is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text_atomic(saved, json.dumps(asdict(plan)))
+    return plan
+
+
+def _load_plan(path: Path) -> BlendPlan:
+    data = json.loads(path.read_text())
+    data["files"] = [FilePlan(**{**f, "documents": tuple(f["documents"])}) for f in data["files"]]
+    return BlendPlan(**data)
+
+
+# Lengths read while planning, reused by the chunk builds of the same process (and of the
+# helpers it forks), so each .idx is read once per cold build.
+_lengths_read: dict[str, np.ndarray] = {}
+
+
+def _lengths(prefix: str) -> np.ndarray:
+    lengths = _lengths_read.pop(prefix, None)
+    return lengths if lengths is not None else read_lengths(idx_path(prefix))[1]
+
+
+def _make_plan(file_list: DataFileList, seq_length: int, num_samples: int, seed: int,
+               split: str, split_name: str) -> BlendPlan:
     corpora = file_list.corpora
     weights = normalize([entry.weight for entry in file_list.entries])
     targets = sample_targets(weights, num_samples)
@@ -98,11 +141,10 @@ def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
     for entry, weight, target in zip(file_list.entries, weights.tolist(), targets, strict=True):
         where = f"{file_list.source}:{entry.line} ({entry.prefix})"
         try:
-            _, count, _, lengths, _, _ = read_index(idx_path(entry.prefix))
-        except FileNotFoundError:
-            raise DataError(f"{where}: missing {idx_path(entry.prefix)}") from None
+            lengths = read_lengths(idx_path(entry.prefix))[1]
         except DataError as err:
             raise DataError(f"{where}: {err}") from None
+        count = lengths.shape[0]
         documents = split_documents(split, split_name, count)
         if documents is None or documents[0] == documents[1]:
             raise DataError(
@@ -114,19 +156,18 @@ def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
             epochs = plan_epochs(tokens, seq_length, built).num_epochs
         except DataError as err:
             raise DataError(f"{where}: {split_name} split: {err}") from None
+        _lengths_read[entry.prefix] = lengths
         files.append(FilePlan(entry.prefix, corpora.index(entry.corpus), weight, documents,
                               tokens, target, built, epochs))
     corpus_weights = [0.0] * len(corpora)
     for plan in files:
         corpus_weights[plan.corpus_id] += plan.weight
-    blend = BlendPlan(file_list.source, seq_length, num_samples, seed, split, split_name,
-                      corpora, files, normalize(corpus_weights).tolist(),
-                      sum(f.target for f in files))
-    _assign_chunks(blend)
-    return blend
+    return BlendPlan(file_list.source, seq_length, num_samples, seed, split, split_name,
+                     corpora, files, normalize(corpus_weights).tolist(),
+                     sum(f.target for f in files))
 
 
-def _assign_chunks(plan: BlendPlan) -> None:
+def _assign_chunks(plan: BlendPlan, identities: list) -> None:
     """Group consecutive files into chunk files of similar work, and key everything."""
     chunk, work = [], 0
     for i, f in enumerate(plan.files):
@@ -139,9 +180,7 @@ def _assign_chunks(plan: BlendPlan) -> None:
         plan.chunks.append(chunk)
     common = [FORMAT_VERSION, plan.seq_length, plan.seed, plan.split, plan.split_name]
     for members in plan.chunks:
-        described = [[cache.file_identity(idx_path(plan.files[i].prefix)),
-                      cache.file_identity(bin_path(plan.files[i].prefix)),
-                      plan.files[i].built] for i in members]
+        described = [[identities[i], plan.files[i].built] for i in members]
         plan.chunk_keys.append(cache.stable_hash([common, described]))
     plan.key = cache.stable_hash([common, plan.chunk_keys, plan.corpora, plan.num_samples,
                                   [(f.corpus_id, f.weight, f.target) for f in plan.files]])
@@ -156,7 +195,7 @@ def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
     arrays = {}
     for i in plan.chunks[chunk]:
         f = plan.files[i]
-        lengths = read_index(idx_path(f.prefix))[3]
+        lengths = _lengths(f.prefix)
         index = build_sample_index(lengths, f.documents, plan.seq_length, f.built, plan.seed)
         arrays[f"{i}.document"] = index.document_index
         arrays[f"{i}.sample"] = index.sample_index
@@ -264,6 +303,7 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
             raise DataError(f"index builder process exited with code {proc.exitcode}")
     if bar:
         bar.close()
+    _lengths_read.clear()
     return {"units": len(units), "missing": missing, "built_here": built,
             "seconds": time.perf_counter() - start}
 
@@ -351,7 +391,7 @@ def open_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
                log: Callable[[str], None] | None = None) -> BlendedDataset:
     """Plan, build (or find) and open the blend of one split; logs a JSONL line per build."""
     start = time.perf_counter()
-    plan = plan_blend(file_list, seq_length, num_samples, seed, split, split_name)
+    plan = plan_blend(file_list, seq_length, num_samples, seed, split, split_name, cache_dir)
     planned = time.perf_counter() - start
     stats = build_blend(plan, cache_dir, rank=rank, workers=workers, progress=progress)
     dataset = BlendedDataset(plan, cache_dir)

@@ -41,9 +41,16 @@ def stable_hash(obj: Any) -> str:
 
 
 def file_identity(path: str | Path) -> list:
-    """What says a file changed without reading it: real path, size and mtime."""
+    """What says a file changed without reading it: absolute path, size and mtime."""
     stat = os.stat(path)
-    return [os.path.realpath(path), stat.st_size, stat.st_mtime_ns]
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ of the list file, so a list and its data can move together.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,16 +66,14 @@ def parse_file_list(text: str, source: str, base_dir: str | Path = ".",
                 f"{source}:{number}: weight {fields[0]} must be a positive number; "
                 "comment the line out to drop a file"
             )
-        prefix = Path(fields[1]).expanduser()
-        if not prefix.is_absolute():
-            prefix = Path(base_dir) / prefix
-        prefix = prefix.resolve()
+        prefix = os.path.abspath(os.path.join(base_dir, os.path.expanduser(fields[1])))
         if check_files:
-            missing = [str(p) for p in (bin_path(prefix), idx_path(prefix)) if not p.is_file()]
+            missing = [str(p) for p in (bin_path(prefix), idx_path(prefix))
+                       if not os.path.isfile(p)]
             if missing:
                 raise DataError(f"{source}:{number}: prefix {fields[1]!r}: missing {', '.join(missing)}")
-        corpus = fields[2] if len(fields) == 3 else str(prefix)
-        entries.append(FileEntry(weight, str(prefix), corpus, number))
+        corpus = fields[2] if len(fields) == 3 else prefix
+        entries.append(FileEntry(weight, prefix, corpus, number))
     if not entries:
         raise DataError(f"{source}: no files listed")
     return DataFileList(entries, source)

@@ -33,7 +33,8 @@ from auroragpt.data.kernels import MegatronRandom
 
 SPLIT_NAMES = ("train", "valid", "test")
 SEPARATE_LAST_EPOCH_THRESHOLD = 0.80  # Megatron's: shuffle a final epoch apart below this use
-_INT32_MAX = np.iinfo(np.int32).max
+_INT32_MAX = int(np.iinfo(np.int32).max)
+_UINT32_MAX = int(np.iinfo(np.uint32).max)
 
 
 def split_bounds(split: str) -> list[tuple[float, float] | None]:
@@ -141,7 +142,7 @@ def build_sample_index(sequence_lengths: np.ndarray, documents: tuple[int, int],
     sample_index[1:, 0] = position
     sample_index[1:, 1] = offset
 
-    index_dtype = np.int64 if plan.num_samples >= np.iinfo(np.uint32).max - 1 else np.uint32
+    index_dtype = np.int64 if plan.num_samples >= _UINT32_MAX - 1 else np.uint32
     if plan.separate_last_epoch:
         head = np.arange(plan.samples_before_last_epoch, dtype=index_dtype)
         rng.shuffle(head)

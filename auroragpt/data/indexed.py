@@ -131,11 +131,9 @@ class IndexedDataset:
         return int(self.sequence_lengths.sum(dtype=np.int64))
 
 
-def read_index(path: Path) -> tuple[np.dtype, int, int, np.ndarray, np.ndarray, np.ndarray]:
-    """Parse and validate an `.idx`: (dtype, S, D, lengths, pointers, document index)."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = f.read(HEADER_BYTES)
+def _read_header(path: Path, f) -> tuple[np.dtype, int, int]:
+    """Validate the fixed header and the file size; (dtype, S, D)."""
+    header = f.read(HEADER_BYTES)
     if len(header) < HEADER_BYTES:
         raise DataError(f"{path}: truncated header ({len(header)} of {HEADER_BYTES} bytes)")
     if header[:9] != MAGIC:
@@ -146,23 +144,49 @@ def read_index(path: Path) -> tuple[np.dtype, int, int, np.ndarray, np.ndarray, 
     if code not in DTYPE_CODES:
         raise DataError(f"{path}: unknown dtype code {code}, expected one of 1-8")
     expected = HEADER_BYTES + seq_count * (4 + 8) + doc_count * 8
+    size = os.fstat(f.fileno()).st_size
     if size < expected:
         raise DataError(
             f"{path}: truncated: {size} bytes, but the header promises {seq_count} sequences "
             f"and {doc_count} document-index entries ({expected} bytes)"
         )
+    return np.dtype(DTYPE_CODES[code]), seq_count, doc_count
+
+
+def _check_documents(path: Path, first: int, last: int, doc_count: int, seq_count: int) -> None:
+    if doc_count == 0 or first != 0 or last != seq_count:
+        raise DataError(
+            f"{path}: document index must run from 0 to the sequence count {seq_count}, "
+            f"got {first}..{last}"
+        )
+
+
+def read_index(path: Path) -> tuple[np.dtype, int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """Parse and validate an `.idx`, memory-mapped: (dtype, S, D, lengths, pointers, documents)."""
+    with open(path, "rb") as f:
+        dtype, seq_count, doc_count = _read_header(path, f)
     mm = np.memmap(path, dtype=np.uint8, mode="r")
     lengths = np.frombuffer(mm, np.int32, seq_count, HEADER_BYTES)
     pointers = np.frombuffer(mm, np.int64, seq_count, HEADER_BYTES + 4 * seq_count)
     documents = np.frombuffer(mm, np.int64, doc_count, HEADER_BYTES + 12 * seq_count)
-    if doc_count == 0 or documents[0] != 0 or documents[-1] != seq_count:
-        raise DataError(
-            f"{path}: document index must run from 0 to the sequence count {seq_count}, "
-            f"got {documents[:1].tolist()}..{documents[-1:].tolist()}"
-        )
+    _check_documents(path, int(documents[0]) if doc_count else -1,
+                     int(documents[-1]) if doc_count else -1, doc_count, seq_count)
+    return dtype, seq_count, doc_count, lengths, pointers, documents
+
+
+def read_lengths(path: Path) -> tuple[np.dtype, np.ndarray]:
+    """Validate an `.idx` and read just its sequence lengths (fast: no mmap set-up)."""
+    with open(path, "rb") as f:
+        dtype, seq_count, doc_count = _read_header(path, f)
+        lengths = np.fromfile(f, np.int32, seq_count)
+        f.seek(HEADER_BYTES + 12 * seq_count)
+        first = int.from_bytes(f.read(8), "little", signed=True) if doc_count else -1
+        f.seek(HEADER_BYTES + 12 * seq_count + 8 * (doc_count - 1))
+        last = int.from_bytes(f.read(8), "little", signed=True) if doc_count else -1
+    _check_documents(path, first, last, doc_count, seq_count)
     if seq_count and lengths.min() < 0:
         raise DataError(f"{path}: negative sequence length")
-    return np.dtype(DTYPE_CODES[code]), seq_count, doc_count, lengths, pointers, documents
+    return dtype, lengths
 
 
 class IndexedDatasetWriter:

@@ -5,9 +5,9 @@ reproduce megatron-core bit for bit:
 
 - `MegatronRandom.shuffle`: numpy's legacy `RandomState.shuffle` (Fisher-Yates driven by
   MT19937 with masked rejection sampling). We draw the raw 32-bit MT19937 words in bulk from
-  the same `RandomState` and run the swaps compiled; the permutation, and the state the
-  generator is left in for the next shuffle, are identical. It is 3-10x faster than
-  `RandomState.shuffle`, which spends ~70 ns per element on a 2-core machine.
+  a `RandomState` with the same seed and run the swaps compiled, consuming words exactly as
+  numpy does, so consecutive shuffles give the same permutations. It is several times
+  faster than `RandomState.shuffle`, which spends ~70 ns per element on a 2-core machine.
 - `greedy_blend`: the greedy of megatron-core's `build_blending_indices`. Each sample goes to
   the dataset whose realised count lags its weight the most. There is no closed form: the
   lag of a heavy dataset can exceed one sample (we measured 1.55), so counts are not a
@@ -51,11 +51,40 @@ def _fisher_yates(values, words, pos, start):
     return 0, pos
 
 
-class MegatronRandom:
-    """A `numpy.random.RandomState(seed)` whose `shuffle` is compiled but draw-for-draw equal."""
+class _WordStream:
+    """The raw MT19937 words of `RandomState(seed)`, drawn on demand and kept.
+
+    NOTE: every corpus of a blend is shuffled with the same seed, so every corpus consumes
+    the same word stream from its start. Drawing it once per process (instead of seeding a
+    RandomState per corpus, ~100 us each, and drawing again) is what makes thousands of
+    small corpora cheap.
+    """
 
     def __init__(self, seed: int):
         self.state = np.random.RandomState(seed)
+        self.words = np.empty(0, np.uint32)
+
+    def ensure(self, count: int) -> np.ndarray:
+        if self.words.shape[0] < count:
+            extra = max(count - self.words.shape[0], self.words.shape[0], 1 << 16)
+            # A full-range uint32 draw from the legacy generator is exactly one raw word.
+            more = self.state.randint(0, 2**32, size=extra, dtype=np.uint32)
+            self.words = np.concatenate([self.words, more])
+        return self.words
+
+
+_streams: dict[int, _WordStream] = {}
+
+
+class MegatronRandom:
+    """Stands for `numpy.random.RandomState(seed)` in `shuffle` calls: same permutations,
+    in the same order, compiled."""
+
+    def __init__(self, seed: int):
+        if seed not in _streams:
+            _streams[seed] = _WordStream(seed)
+        self.stream = _streams[seed]
+        self.position = 0  # words consumed so far
 
     def shuffle(self, values: np.ndarray) -> None:
         if values.ndim != 1:
@@ -64,17 +93,15 @@ class MegatronRandom:
             raise ValueError("arrays of 2^32 elements or more need 64-bit draws")
         start = values.shape[0] - 1
         while start > 0:
-            count = max(64, int(start * _WORDS_PER_ELEMENT))
-            before = self.state.get_state()
-            # NOTE: a full-range uint32 draw from the legacy generator is exactly one raw
-            # MT19937 word, so the stream consumed here is the stream shuffle would consume.
-            words = self.state.randint(0, 2**32, size=count, dtype=np.uint32)
-            start, used = _fisher_yates(values, words, 0, start)
-            if start == 0 and used < count:
-                # Give back the words drawn past the end: rewind and redraw exactly `used`,
-                # so the next shuffle starts where numpy's would.
-                self.state.set_state(before)
-                self.state.randint(0, 2**32, size=used, dtype=np.uint32)
+            need = self.position + int(start * _WORDS_PER_ELEMENT) + 64
+            words = self.stream.ensure(need)
+            start, self.position = _fisher_yates(values, words, self.position, start)
+
+    def randint32(self) -> int:
+        """The next raw word (lets tests check the stream position against numpy's)."""
+        word = int(self.stream.ensure(self.position + 1)[self.position])
+        self.position += 1
+        return word
 
 
 @numba.njit(cache=True, nogil=True)

@@ -71,4 +71,4 @@ def test_compiled_shuffle_equals_randomstate(size):
         reference.shuffle(a)
         ours.shuffle(b)
         np.testing.assert_array_equal(a, b)
-    assert reference.randint(0, 2**31) == ours.state.randint(0, 2**31)
+    assert reference.randint(0, 2**32, dtype=np.uint32) == ours.randint32()
