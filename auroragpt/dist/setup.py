@@ -62,7 +62,7 @@ class DistInfo:
 
     @property
     def is_distributed(self) -> bool:
-        """True when a process group exists (more than one rank)."""
+        """True with more than one rank; a process group then exists."""
         return self.world_size > 1
 
     def describe(self) -> str:
