@@ -40,7 +40,7 @@ from auroragpt.data.gpt import (
     split_documents,
 )
 from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_lengths
-from auroragpt.data.kernels import MegatronRandom
+from auroragpt.data.kernels import MegatronRandom, warm_up
 
 FORMAT_VERSION = 1  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
@@ -289,6 +289,7 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
     helpers = []
     # NOTE: daemonic processes (a multiprocessing.Pool worker) may not start children.
     if missing > 1 and workers > 1 and not multiprocessing.current_process().daemon:
+        warm_up()
         context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
         for p in range(1, min(workers, missing)):
             proc = context.Process(target=_worker_main, args=(units, rank * workers + p))

@@ -74,7 +74,8 @@ def write_bundle(path: str | Path, arrays: dict[str, np.ndarray], meta: dict | N
             f.write(_BUNDLE_MAGIC + len(header).to_bytes(8, "little") + header)
             for name, array in arrays.items():
                 f.seek(data_start + layout[name]["offset"])
-                f.write(np.ascontiguousarray(array).tobytes())
+                if array.size:
+                    f.write(memoryview(np.ascontiguousarray(array)).cast("B"))
             f.truncate(data_start + offset)
             f.flush()
             os.fsync(f.fileno())

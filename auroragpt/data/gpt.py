@@ -132,11 +132,10 @@ def build_sample_index(sequence_lengths: np.ndarray, documents: tuple[int, int],
 
     # Sample s >= 1 starts at token s * seq_length of the concatenated stream; it is recorded
     # as (position in document_index, offset) of the document holding that token.
-    lengths = sequence_lengths[document_index].astype(np.int64)  # (epochs * docs,)
-    ends = np.cumsum(lengths)
+    ends = np.cumsum(sequence_lengths[document_index], dtype=np.int64)  # (epochs * docs,)
     starts = np.arange(1, plan.num_samples + 1, dtype=np.int64) * seq_length
     position = np.searchsorted(ends, starts, side="right")
-    offset = starts - (ends[position] - lengths[position])
+    offset = starts - ends[position] + sequence_lengths[document_index[position]]
     wide = max(document_index.shape[0], int(sequence_lengths.max(initial=0))) > _INT32_MAX
     sample_index = np.zeros((plan.num_samples + 1, 2), np.int64 if wide else np.int32)
     sample_index[1:, 0] = position

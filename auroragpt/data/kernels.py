@@ -128,3 +128,12 @@ def greedy_blend(weights, size):
         dataset_sample_index[t] = counts[best]
         counts[best] += 1
     return dataset_index, dataset_sample_index
+
+
+def warm_up() -> None:
+    """Load the compiled kernels now (numba's first call costs ~0.3 s): call before forking
+    helper processes so they inherit them instead of each loading its own."""
+    _fisher_yates(np.zeros(2, np.int32), np.zeros(4, np.uint32), 0, 1)
+    _fisher_yates(np.zeros(2, np.uint32), np.zeros(4, np.uint32), 0, 1)
+    _fisher_yates(np.zeros(2, np.int64), np.zeros(4, np.uint32), 0, 1)
+    greedy_blend(np.ones(1), 1)
