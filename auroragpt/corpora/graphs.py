@@ -109,7 +109,9 @@ def sample_map(rng: random.Random) -> Map:
     all_pairs = [(a, b) for i, a in enumerate(towns) for b in towns[i + 1:]]
     for _ in range(rng.randint(0, 3)):
         pairs.add(tuple(sorted(rng.choice(all_pairs))))
-    return Map(tuple(sorted((a, b, rng.randint(1, 9)) for a, b in pairs)))
+    # NOTE: sorted before drawing lengths: set order follows string hashing, which changes
+    # from one Python process to the next.
+    return Map(tuple((a, b, rng.randint(1, 9)) for a, b in sorted(pairs)))
 
 
 INTROS = (

@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -108,3 +111,25 @@ def test_mixed_text_interleaves_corpora():
                 if doc is not None]
     assert docs == expected
     assert docs[:3] == [per_corpus[n][0] for n in names]
+
+
+FINGERPRINT = """
+import hashlib
+from auroragpt.corpora import CORPORA
+for name, corpus in CORPORA.items():
+    text = "".join(corpus.documents(seed=5, max_chars=40_000))
+    probes = "".join(p.prompt + p.answer for p in corpus.probes(20, seed=5))
+    print(name, hashlib.sha256((text + probes).encode()).hexdigest())
+"""
+
+
+def test_same_output_in_every_python_process():
+    """Nothing may depend on string hashing (set order), which changes per process."""
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = subprocess.run([sys.executable, "-c", FINGERPRINT], env=env, check=True,
+                                capture_output=True, text=True, timeout=300)
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == len(NAMES)
