@@ -184,3 +184,45 @@ def token_boundaries(rows: list[tuple[str, list[str]]], max_chars: int = 64):
                     family="monospace")
             x += width
     return fig
+
+
+def flow_diagram(steps: list[tuple[str, str]], figsize: tuple[float, float] = (12, 2.6)):
+    """Boxes left to right joined by arrows: (title, detail) per step."""
+    fig, ax = plt.subplots(figsize=figsize)
+    width = 20 / len(steps)
+    _blank_axes(ax, 20, 5)
+    ax.set_aspect("auto")
+    colors = [BLUE, TEAL, ORANGE, BLUE, TEAL, ORANGE]
+    for i, (title, detail) in enumerate(steps):
+        x = width * (i + 0.5)
+        _box(ax, x, 2.5, width * 0.8, 4.2, f"{title}\n\n{detail}", colors[i % len(colors)],
+             fontsize=10.5)
+        if i:
+            _arrow(ax, (x - width * 0.6, 2.5), (x - width * 0.4, 2.5))
+    return fig
+
+
+def sample_windows(lengths: list[int], document_order: list[int], sample_starts: list[int],
+                   seq_length: int):
+    """Documents (in their shuffled order) laid end to end as one token stream, and the GPT
+    samples cut from it: sample s covers tokens [start_s, start_s + seq_length] inclusive,
+    so consecutive samples share one token (the last target is the next input)."""
+    fig, ax = plt.subplots(figsize=(12, 3.2))
+    x = 0
+    for doc in document_order:
+        ax.broken_barh([(x, lengths[doc])], (2.2, 1.2), facecolors=PALETTE[doc % len(PALETTE)],
+                       edgecolor="white", linewidth=1.5)
+        ax.text(x + lengths[doc] / 2, 2.8, f"doc {doc}", ha="center", va="center",
+                fontsize=9, color="white")
+        x += lengths[doc]
+    for s, start in enumerate(sample_starts):
+        y = 1.4 - 0.5 * (s % 2)
+        ax.annotate("", xy=(start + seq_length + 1, y), xytext=(start, y),
+                    arrowprops={"arrowstyle": "|-|", "color": GREY, "lw": 1.3,
+                                "mutation_scale": 4})
+        ax.text(start + (seq_length + 1) / 2, y - 0.35, f"sample {s}", ha="center",
+                fontsize=9, color=GREY)
+    ax.set(xlim=(-1, x + 1), ylim=(0, 3.6), yticks=[], xlabel="token position in the epoch")
+    ax.spines["left"].set_visible(False)
+    ax.grid(False)
+    return fig
