@@ -72,3 +72,23 @@ def test_compiled_shuffle_equals_randomstate(size):
         ours.shuffle(b)
         np.testing.assert_array_equal(a, b)
     assert reference.randint(0, 2**32, dtype=np.uint32) == ours.randint32()
+
+
+def test_sample_index_past_two_billion_tokens():
+    """Token positions beyond 2^31 (and 2^32): the vectorised index against Megatron's C++."""
+    from megatron.core.datasets import helpers
+
+    from auroragpt.data import build_sample_index
+
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 2**22, size=3000).astype(np.int32)  # ~6e9 tokens per epoch
+    seq_length = 2**20
+    tokens = int(lengths.sum(dtype=np.int64))
+    assert tokens > 2**32
+    num_samples = int(1.5 * tokens / seq_length)
+    ours = build_sample_index(lengths, (0, lengths.size), seq_length, num_samples, seed=7)
+    epochs = plan_epochs(tokens, seq_length, num_samples).num_epochs
+    expected = helpers.build_sample_idx(lengths, ours.document_index, seq_length, epochs,
+                                        tokens, True, True)
+    assert ours.sample_index.dtype == expected.dtype
+    np.testing.assert_array_equal(ours.sample_index, expected)
