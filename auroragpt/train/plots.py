@@ -1,0 +1,68 @@
+"""Loss and throughput plots of a run, drawn from its metrics.jsonl."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from auroragpt.train.metrics import read_jsonl
+
+LOSS_PLOT = "loss.png"
+THROUGHPUT_PLOT = "throughput.png"
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """Write RUN_DIR/loss.png and RUN_DIR/throughput.png (atomically); return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    if not records:
+        return []
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    train = [r for r in records if r.get("loss") is not None]
+    ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    val = [r for r in records if r.get("val_loss") is not None]
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats/token)")
+    last = records[-1]
+    if last.get("tokens_seen") and last["step"]:
+        tokens_per_step = last["tokens_seen"] / last["step"]
+        top = ax.secondary_xaxis("top", functions=(lambda s: s * tokens_per_step,
+                                                   lambda t: t / tokens_per_step))
+        top.set_xlabel("tokens")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    written.append(_save(fig, run_dir / LOSS_PLOT))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    timed = [r for r in records if r.get("tokens_per_s") is not None]
+    steps = [r["step"] for r in timed]
+    ax.plot(steps, [r["tokens_per_s"] for r in timed], color="C0")
+    ax.set_xlabel("step")
+    ax.set_ylabel("tokens/s (all devices)", color="C0")
+    right = ax.twinx()
+    right.plot(steps, [r["tflops_per_device"] for r in timed], color="C1", alpha=0.7)
+    right.set_ylabel("model TFLOP/s per device", color="C1")
+    mfus = [r["mfu"] for r in timed if r.get("mfu") is not None]
+    title = f"mean MFU {100 * sum(mfus) / len(mfus):.1f}%" if mfus else "MFU: no device peak known"
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    written.append(_save(fig, run_dir / THROUGHPUT_PLOT))
+    plt.close(fig)
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
