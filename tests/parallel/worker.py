@@ -19,7 +19,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from auroragpt.config import apply_overrides, get_preset
-from auroragpt.dist import setup
+from auroragpt.dist import setup, teardown
 from auroragpt.model import build_model
 from auroragpt.parallel import tensor_storage_bytes
 from auroragpt.train.optim import lr_at
@@ -111,8 +111,10 @@ def main() -> None:
         report["state_bytes"] = all_bytes
         save_file(final, str(args.out / "final.safetensors"))
         (args.out / "report.json").write_text(json.dumps(report))
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    # NOTE: the engine (a DDP reducer, DeepSpeed's buffers) goes before the process group it
+    # communicates over; destroyed the other way round, a rank can hang at exit.
+    del engine, loss
+    teardown()
 
 
 if __name__ == "__main__":
