@@ -42,7 +42,7 @@ from auroragpt.data.gpt import (
 from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_lengths
 from auroragpt.data.kernels import MegatronRandom, warm_up
 
-FORMAT_VERSION = 1  # bump when the cached arrays change meaning
+FORMAT_VERSION = 2  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
 _CHUNK_FILES = 256
 
@@ -203,37 +203,48 @@ def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
     cache.write_bundle(path, arrays, {"files": plan.chunks[chunk]})
 
 
+class PoolLayout:
+    """Every built sample of every file numbered in one "pool" space, corpus by corpus.
+
+    A blend sample is stored as its pool slot; `locate` turns slots back into (file, sample
+    in file) with a binary search over the files, which is cheaper than storing both.
+    """
+
+    def __init__(self, plan: BlendPlan):
+        self.order = np.array(sorted(range(len(plan.files)), key=lambda i: plan.files[i].corpus_id),
+                              np.int32)
+        self.built = np.array([plan.files[i].built for i in self.order], np.int64)
+        self.file_end = np.cumsum(self.built)
+        self.corpus_of = np.array([plan.files[i].corpus_id for i in self.order])
+        self.corpus_size = np.bincount(self.corpus_of, weights=self.built,
+                                       minlength=len(plan.corpora)).astype(np.int64)
+        self.corpus_start = np.concatenate([[0], np.cumsum(self.corpus_size)[:-1]]).astype(np.int64)
+
+    def locate(self, slots: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+        """(file id, sample number in that file) of pool slots."""
+        index = np.searchsorted(self.file_end, slots, side="right")
+        return self.order[index], slots - (self.file_end[index] - self.built[index])
+
+
 def blend_assignment(plan: BlendPlan) -> dict[str, np.ndarray]:
-    """For each blend sample: its corpus, its file and its sample number in that file."""
+    """For each blend sample: its corpus and its pool slot (see `PoolLayout`)."""
     corpus_index, corpus_sample = build_blending_indices(plan.corpus_weights, plan.size)
-    # Each corpus's pool: all built samples of its files, shuffled together.
-    rng = MegatronRandom(plan.seed)
-    pool_files, pool_samples, pool_start = [], [], [0]
-    for corpus in range(len(plan.corpora)):
-        members = [i for i, f in enumerate(plan.files) if f.corpus_id == corpus]
-        built = np.array([plan.files[i].built for i in members], np.int64)
-        files = np.repeat(np.array(members, np.int32), built)
-        samples = np.arange(built.sum(), dtype=np.int64) - np.repeat(np.cumsum(built) - built, built)
-        if len(members) > 1:
-            order = np.arange(files.size, dtype=np.int64)
-            rng.shuffle(order)
-            files, samples = files[order], samples[order]
-        pool_files.append(files)
-        pool_samples.append(samples)
-        pool_start.append(pool_start[-1] + files.size)
-    pool_sizes = np.diff(pool_start)
+    pool = PoolLayout(plan)
     drawn = np.bincount(corpus_index, minlength=len(plan.corpora))
-    for corpus in np.flatnonzero(drawn > pool_sizes):
+    for corpus in np.flatnonzero(drawn > pool.corpus_size):
         raise DataError(
             f"{plan.source}: the {plan.split_name} blend draws {drawn[corpus]} samples from "
-            f"corpus {plan.corpora[corpus]!r}, which holds {pool_sizes[corpus]}"
+            f"corpus {plan.corpora[corpus]!r}, which holds {pool.corpus_size[corpus]}"
         )
-    flat = np.asarray(pool_start[:-1], np.int64)[corpus_index] + corpus_sample
-    return {
-        "corpus": corpus_index,
-        "file": np.concatenate(pool_files)[flat],
-        "file_sample": np.concatenate(pool_samples)[flat],
-    }
+    # A corpus's slice of the pool is shuffled once (kept in order for a one-file corpus).
+    shuffled = np.arange(pool.file_end[-1], dtype=np.int64)
+    rng = MegatronRandom(plan.seed)
+    for corpus in range(len(plan.corpora)):
+        if np.count_nonzero(pool.corpus_of == corpus) > 1:
+            begin = pool.corpus_start[corpus]
+            rng.shuffle(shuffled[begin:begin + pool.corpus_size[corpus]])
+    return {"corpus": corpus_index,
+            "pool": shuffled[pool.corpus_start[corpus_index] + corpus_sample]}
 
 
 def _build_blend(plan: BlendPlan, path: Path) -> None:
@@ -346,8 +357,8 @@ class BlendedDataset:
     def _open(self) -> None:
         arrays, meta = cache.read_bundle(self.plan.blend_path(self.cache_dir))
         self.corpus_index = arrays["corpus"]
-        self.file_index = arrays["file"]
-        self.file_sample = arrays["file_sample"]
+        self.pool_slot = arrays["pool"]
+        self.pool = PoolLayout(self.plan)
         self.report = meta["report"]
         self._chunk_of = {i: c for c, members in enumerate(self.plan.chunks) for i in members}
         self._chunks: dict[int, dict[str, np.ndarray]] = {}
@@ -362,6 +373,16 @@ class BlendedDataset:
 
     def __len__(self) -> int:
         return int(self.corpus_index.shape[0])
+
+    @property
+    def file_index(self) -> np.ndarray:
+        """File of every blend sample (computed on demand)."""
+        return self.pool.locate(self.pool_slot)[0]
+
+    @property
+    def file_sample(self) -> np.ndarray:
+        """Sample number within its file of every blend sample (computed on demand)."""
+        return self.pool.locate(self.pool_slot)[1]
 
     @property
     def corpus_names(self) -> list[str]:
@@ -381,8 +402,9 @@ class BlendedDataset:
     def __getitem__(self, k: int) -> dict:
         if not 0 <= k < len(self):
             raise IndexError(f"sample {k} out of range for a blend of {len(self)}")
-        corpus, index = self._file(int(self.file_index[k]))
-        tokens = sample_tokens(corpus, index, int(self.file_sample[k]), self.plan.seq_length)
+        file, sample = self.pool.locate(int(self.pool_slot[k]))
+        corpus, index = self._file(int(file))
+        tokens = sample_tokens(corpus, index, int(sample), self.plan.seq_length)
         return {"tokens": tokens, "corpus_id": int(self.corpus_index[k])}
 
 
