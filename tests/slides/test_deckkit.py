@@ -1,0 +1,66 @@
+"""The decks' helpers: diagrams show the model's real shapes, benchmark rows are read right.
+
+References: the published Llama-2-7B shapes (hidden 4096, 32 heads of 128, 8 KV heads, SwiGLU
+hidden 11008, vocabulary 32000) and hand-written benchmark rows.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from deckkit import diagrams  # noqa: E402
+from deckkit.measured import index_build_benchmark  # noqa: E402
+
+from auroragpt.config import get_preset  # noqa: E402
+
+
+def _texts(fig) -> str:
+    return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def test_transformer_diagram_shows_the_7b_shapes():
+    text = _texts(diagrams.transformer_diagram(get_preset("7b").model))
+    assert "32,000×4,096" in text  # tok_embeddings and output
+    assert "wq, wo 4,096×4,096" in text
+    assert "wk, wv 1,024×4,096" in text  # 8 KV heads x 128
+    assert "w1, w3 11,008×4,096" in text and "w2 4,096×11,008" in text
+    assert "TransformerBlock × 32" in text
+    # per block: 2 * 4096^2 + 2 * 1024 * 4096 (attention) + 3 * 4096 * 11008 (SwiGLU) + 2 * 4096
+    per_block = 2 * 4096**2 + 2 * 1024 * 4096 + 3 * 4096 * 11008 + 2 * 4096
+    assert f"({per_block / 1e6:,.2f} M parameters)" in text
+
+
+def test_gqa_diagram_groups_query_heads_as_the_model_repeats_kv():
+    fig = diagrams.gqa_diagram(8, [8, 2, 1])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["MHA: 8 query heads, 8 KV heads", "GQA: 8 query heads, 2 KV heads",
+                      "MQA: 8 query heads, 1 KV head"]
+    # GQA panel: query head i is joined to KV head i // 4 (repeat_interleave order), so the
+    # lines of heads 0-3 end at the first KV box and heads 4-7 at the second
+    gqa = fig.axes[1]
+    ends = sorted({round(line.get_xdata()[1], 3) for line in gqa.lines})
+    starts_by_end = {end: sorted(round(line.get_xdata()[0]) for line in gqa.lines
+                                 if round(line.get_xdata()[1], 3) == end) for end in ends}
+    assert list(starts_by_end.values()) == [[1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+def _row(fraction: float, ours_cold: float) -> dict:
+    return {"fraction": fraction, "files": 2419, "workers": 2,
+            "ours_cold": {"build_s": ours_cold}, "ours_warm": {"build_s": 0.5},
+            "megatron_cold": {"build_s": 9.0}}
+
+
+def test_index_benchmark_reads_the_largest_latest_row(tmp_path):
+    path = tmp_path / "data_index.jsonl"
+    assert index_build_benchmark(path) is None
+    rows = [_row(0.01, 4.0), _row(0.001, 1.0), _row(0.01, 3.0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = index_build_benchmark(path)
+    assert bench.fraction == 0.01 and bench.files == 2419 and bench.workers == 2
+    assert bench.seconds == {"megatron-core, cold (measured here)": 9.0,
+                             "auroragpt, cold (measured here)": 3.0,
+                             "auroragpt, cached (measured here)": 0.5}
