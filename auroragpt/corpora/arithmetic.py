@@ -96,7 +96,7 @@ STORIES = {
     ),
     "-": (
         ("{p} had {a_n} and gave {b} of them to {q}.", "{p} keeps {r_n}."),
-        ("The shop opened with {a_n}; by noon {b} had been sold.", "{r} are left on the shelf."),
+        ("The shop opened with {a_n}; by noon {b} had been sold.", "Left on the shelf: {r_n}."),
         ("Of {a_n} in the box, {b} turned out to be cracked.", "That leaves {r} good ones."),
     ),
     "*": (
