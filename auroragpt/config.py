@@ -161,10 +161,21 @@ class TrainConfig:
     save_every: int = 100  # steps between checkpoints (0 = only at the end)
     keep_last: int = 3  # checkpoints kept on disk (0 = all)
     peak_tflops: float | None = None  # per-device peak for MFU; None = look up the device table
+    stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps
+    sample_tokens: int = 64  # new tokens generated per sample prompt
+    watchdog_s: float = 900.0  # multi-rank runs: a rank whose step stalls this long dumps its stacks and exits (0 = off)
 
     def validate(self) -> None:
         _positive(self, "train", "max_steps", "global_batch_size", "micro_batch_size", "lr",
-                  "log_every")
+                  "log_every", "sample_tokens")
+        if self.stop_step is not None and not 0 < self.stop_step <= self.max_steps:
+            raise ConfigError(
+                f"train.stop_step={self.stop_step} must lie in [1, train.max_steps={self.max_steps}]"
+            )
+        if self.decay_steps is not None and self.decay_steps <= 0:
+            raise ConfigError(f"train.decay_steps={self.decay_steps} must be > 0 or none")
+        if self.peak_tflops is not None and self.peak_tflops <= 0:
+            raise ConfigError(f"train.peak_tflops={self.peak_tflops} must be > 0 or none")
         if self.global_batch_size % self.micro_batch_size:
             raise ConfigError(
                 f"train.global_batch_size={self.global_batch_size} must be a multiple of "
@@ -175,7 +186,7 @@ class TrainConfig:
         if self.dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.dtype={self.dtype!r}: expected one of auto, fp32, bf16")
         for name in ("warmup_steps", "eval_every", "sample_every", "save_every", "keep_last",
-                     "weight_decay", "grad_clip", "eval_batches"):
+                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -276,6 +287,7 @@ def _debug() -> Config:
     cfg.model = ModelConfig(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512,
                             multiple_of=16, max_seq_len=64)
     cfg.data.builtin_chars = 300_000
+    cfg.data.split = "90,10,0"  # a 300k-character stdlib slice is ~20 files: 2% would be none
     cfg.train = TrainConfig(max_steps=20, global_batch_size=8, micro_batch_size=4, lr=3e-3,
                             min_lr=3e-4, warmup_steps=2, log_every=1, eval_every=10,
                             sample_every=10, save_every=10)

@@ -81,29 +81,55 @@ def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
 def save_checkpoint(checkpoints_dir: Path, step: int, model_state: dict[str, torch.Tensor],
                     trainer_state: dict, cfg: Config, tokenizer_path: Path | None = None,
                     keep_last: int = 0) -> Path:
-    """Write checkpoint `step` atomically, point `latest` at it, then prune to `keep_last`."""
-    checkpoints_dir = Path(checkpoints_dir)
-    checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    final = checkpoints_dir / step_dir_name(step)
-    tmp = checkpoints_dir / f".{final.name}.tmp"
-    if tmp.exists():  # left by a crash during an earlier save of this step
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    """Single process: write checkpoint `step` atomically, point `latest` at it, prune.
 
-    save_file(model_state, tmp / MODEL_FILE, metadata={"format": "pt", "step": str(step)})
-    torch.save(trainer_state, tmp / STATE_FILE)
-    save_config(cfg, tmp / CONFIG_FILE)
+    A multi-rank run calls the three phases itself, with barriers between them, so that every
+    rank can add its shards (`Engine.save_sharded`) to the staging directory before it is
+    committed.
+    """
+    staging = begin_checkpoint(checkpoints_dir, step)
+    write_checkpoint_files(staging, step, model_state, trainer_state, cfg, tokenizer_path)
+    return commit_checkpoint(staging, keep_last)
+
+
+def staging_dir(checkpoints_dir: Path, step: int) -> Path:
+    """The hidden directory checkpoint `step` is assembled in before it is renamed into place."""
+    return Path(checkpoints_dir) / f".{step_dir_name(step)}.tmp"
+
+
+def begin_checkpoint(checkpoints_dir: Path, step: int) -> Path:
+    """Create an empty staging directory (removing one left by a crash); return it."""
+    staging = staging_dir(checkpoints_dir, step)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    return staging
+
+
+def write_checkpoint_files(staging: Path, step: int, model_state: dict[str, torch.Tensor],
+                           trainer_state: dict, cfg: Config,
+                           tokenizer_path: Path | None = None) -> None:
+    save_file(model_state, staging / MODEL_FILE, metadata={"format": "pt", "step": str(step)})
+    torch.save(trainer_state, staging / STATE_FILE)
+    save_config(cfg, staging / CONFIG_FILE)
     if tokenizer_path is not None:
-        shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
-    checksums = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
-    (tmp / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=2) + "\n")
+        shutil.copyfile(tokenizer_path, staging / TOKENIZER_FILE)
 
+
+def commit_checkpoint(staging: Path, keep_last: int = 0) -> Path:
+    """Checksum every staged file, rename the directory into place, update `latest`, prune."""
+    checksums = {p.relative_to(staging).as_posix(): sha256_file(p)
+                 for p in sorted(staging.rglob("*")) if p.is_file()}
+    (staging / CHECKSUMS_FILE).write_text(json.dumps(checksums, indent=2) + "\n")
+    checkpoints_dir = staging.parent
+    final = checkpoints_dir / staging.name[1:].removesuffix(".tmp")
     if final.exists():  # a stale checkpoint of this step, e.g. beyond a fallback point
         stale = checkpoints_dir / f".{final.name}.stale"
         shutil.rmtree(stale, ignore_errors=True)
         final.rename(stale)
         shutil.rmtree(stale)
-    os.replace(tmp, final)
+    os.replace(staging, final)
     _write_atomic(checkpoints_dir / LATEST_FILE, final.name + "\n")
     if keep_last > 0:
         prune_checkpoints(checkpoints_dir, keep_last)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from auroragpt.config import ConfigError, TrainConfig
+from auroragpt.config import TrainConfig
 from auroragpt.train.optim import build_optimizer, set_lr
 
 
@@ -100,6 +101,18 @@ class Engine(ABC):
 
     @abstractmethod
     def load_optimizer_state_dict(self, state: dict) -> None: ...
+
+    def save_sharded(self, directory: Path) -> None:
+        """Collective: write the strategy's own resumable state into a checkpoint directory.
+
+        A sharded strategy (FSDP, ZeRO) saves its shards here instead of a full optimizer
+        state; the single-process engine keeps everything in trainer_state.pt and writes nothing.
+        """
+        return None
+
+    def load_sharded(self, directory: Path) -> None:
+        """Collective: restore what `save_sharded` wrote into `directory`."""
+        return None
 
 
 class LocalEngine(Engine):
@@ -189,14 +202,3 @@ class LocalEngine(Engine):
 
     def load_optimizer_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state)
-
-
-def build_engine(model: nn.Module, cfg: TrainConfig, device: torch.device,
-                 strategy: str, world_size: int) -> Engine:
-    """The engine for `parallel.strategy` on `world_size` ranks (single-process: `LocalEngine`)."""
-    if world_size == 1 and strategy in ("auto", "none"):
-        return LocalEngine(model, cfg, device)
-    raise ConfigError(
-        f"parallel.strategy={strategy!r} on {world_size} rank(s): no engine for this strategy "
-        "is available in this installation"
-    )

@@ -1,0 +1,305 @@
+"""The training loop of one run: steps, metrics, validation, samples, checkpoints.
+
+The `Trainer` owns the order of events and the bookkeeping; the arithmetic of a step
+(forward, backward, clipping, the update, and whatever parallelism does to them) belongs to
+the `Engine` it is given. Everything a step depends on (weights, optimizer moments, the step
+number that fixes the learning rate, the data position and every RNG) is in a checkpoint, so
+a resumed run continues exactly where the interrupted one stopped: on CPU, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from auroragpt.config import Config, count_parameters, flops_per_token
+from auroragpt.train import checkpoint as ckpt
+from auroragpt.train.engine import Engine, resolve_dtype
+from auroragpt.train.metrics import JsonlLog, device_name, peak_tflops, throughput
+from auroragpt.train.optim import lr_at
+from auroragpt.train.rng import rng_state, set_rng_state
+from auroragpt.train.samples import format_samples, generate_samples, sample_prompts
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+TRAINER_STATE_FORMAT = 1  # bump when trainer_state.pt changes shape
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (diverged, out of data); the message says what to change."""
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    first_step: int  # step this invocation started after (0 for a fresh run)
+    last_step: int  # step it ended at
+    tokens_seen: int  # training tokens consumed by the run so far, all ranks
+    session_tokens: int  # training tokens of this invocation's steps
+    loss: float | None  # training loss of the last step
+    val_loss: float | None  # last validation loss
+    step_seconds: float  # time spent in training steps by this invocation
+    wall_seconds: float  # time of this invocation's loop, with evaluation, samples, saving
+    checkpoint: Path | None  # the last checkpoint written
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.session_tokens / self.step_seconds if self.step_seconds else 0.0
+
+    def __str__(self) -> str:
+        val = f", validation {self.val_loss:.4f}" if self.val_loss is not None else ""
+        loss = f"{self.loss:.4f}" if self.loss is not None else "n/a"
+        return "\n".join([
+            f"finished step {self.last_step} ({self.tokens_seen:,} tokens seen)",
+            f"  loss {loss}{val}",
+            f"  {self.wall_seconds:.1f} s this session, {self.tokens_per_s:,.0f} tokens/s "
+            "in training steps",
+            f"  run directory: {self.run_dir}",
+            f"  checkpoint:    {self.checkpoint}" if self.checkpoint else "  no checkpoint",
+            f"  metrics:       {self.run_dir / METRICS_FILE} (plots: loss.png, throughput.png)",
+        ])
+
+
+class Trainer:
+    """Runs `cfg.train` on an engine over prepared data, writing into `run_dir`.
+
+    `data` follows `auroragpt.data.PreparedData`: `train` and `valid` datasets (`valid` may be
+    None), `tokenizer` (None: no samples) and `corpus_names`. Only the main rank writes files
+    and prints; every rank runs the same steps and collectives.
+    """
+
+    def __init__(self, cfg: Config, engine: Engine, data, run_dir: Path, device: torch.device,
+                 world_size: int = 1, is_main: bool = True, progress: bool = True):
+        self.cfg = cfg
+        self.engine = engine
+        self.data = data
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.world_size = world_size
+        self.is_main = is_main
+        self.progress = progress and is_main
+        self.step = 0  # optimizer steps completed
+        self.consumed_samples = 0  # global samples consumed (the data position)
+        self.last_checkpoint: Path | None = None
+        self.dtype = resolve_dtype(cfg.train.dtype, device)
+        self.flops_per_token = flops_per_token(cfg.model)
+        self.peak = peak_tflops(device, self.dtype, cfg.train.peak_tflops)
+        tokenizer = getattr(data, "tokenizer", None)
+        self.prompts = sample_prompts(data.corpus_names) if tokenizer is not None else []
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.cfg.train.global_batch_size * self.cfg.model.max_seq_len
+
+    # ------------------------------------------------------------------------------------------
+    # State
+    # ------------------------------------------------------------------------------------------
+
+    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Continue from a loaded checkpoint: weights, optimizer, step, data position, RNG."""
+        state = checkpoint.trainer_state
+        if state.get("format") != TRAINER_STATE_FORMAT:
+            raise ckpt.CheckpointError(
+                f"{checkpoint.path / ckpt.STATE_FILE}: format {state.get('format')!r}, this "
+                f"version reads format {TRAINER_STATE_FORMAT}"
+            )
+        self.engine.load_model_state_dict(checkpoint.model_state)
+        self.engine.load_optimizer_state_dict(state["optimizer"])
+        self.engine.load_sharded(checkpoint.path)
+        self.step = state["step"]
+        self.consumed_samples = state["consumed_samples"]
+        set_rng_state(state["rng"], self.device)
+        self.last_checkpoint = checkpoint.path
+
+    def save(self) -> Path:
+        """Collective: write checkpoint global_step{step}; rank 0 commits it."""
+        staging = ckpt.staging_dir(self.checkpoints_dir, self.step)
+        if self.is_main:
+            ckpt.begin_checkpoint(self.checkpoints_dir, self.step)
+        barrier()
+        model_state = self.engine.model_state_dict()
+        trainer_state = {
+            "format": TRAINER_STATE_FORMAT,
+            "step": self.step,
+            "consumed_samples": self.consumed_samples,
+            "optimizer": self.engine.optimizer_state_dict(),
+            "rng": rng_state(self.device),
+        }
+        self.engine.save_sharded(staging)
+        barrier()
+        path = self.checkpoints_dir / ckpt.step_dir_name(self.step)
+        if self.is_main:
+            tokenizer = getattr(self.data, "tokenizer", None)
+            ckpt.write_checkpoint_files(staging, self.step, model_state, trainer_state, self.cfg,
+                                        tokenizer.model_path if tokenizer is not None else None)
+            path = ckpt.commit_checkpoint(staging, self.cfg.train.keep_last)
+        barrier()
+        self.last_checkpoint = path
+        return path
+
+    # ------------------------------------------------------------------------------------------
+    # The loop
+    # ------------------------------------------------------------------------------------------
+
+    def fit(self) -> RunSummary:
+        from auroragpt.data import GlobalBatchLoader
+        from auroragpt.dist import StragglerMonitor, Watchdog
+
+        t = self.cfg.train
+        end = t.stop_step or t.max_steps
+        first_step = self.step
+        loader = GlobalBatchLoader(self.data.train, t.global_batch_size, t.micro_batch_size,
+                                   self.engine.dp_rank, self.engine.dp_size,
+                                   consumed_samples=self.consumed_samples,
+                                   num_workers=self.cfg.data.num_workers)
+        batches = iter(loader)
+        metrics = samples = None
+        if self.is_main:
+            metrics = JsonlLog(self.run_dir / METRICS_FILE, resume_step=self.step)
+            samples = JsonlLog(self.run_dir / SAMPLES_FILE, resume_step=self.step)
+            tqdm.write(self.describe())
+        bar = tqdm(total=end, initial=self.step, unit="step", disable=not self.progress,
+                   dynamic_ncols=True)
+        stragglers = StragglerMonitor(every_n=50, threshold=0.2)
+        watchdog = Watchdog(t.watchdog_s if self.world_size > 1 else 0)
+        window_seconds, window_steps, step_seconds = 0.0, 0, 0.0
+        loss = val_loss = None
+        start = time.perf_counter()
+        try:
+            watchdog.start()
+            while self.step < end:
+                t0 = time.perf_counter()
+                micro_batches = next(batches, None)
+                if micro_batches is None:
+                    raise TrainingError(
+                        f"the training data ran out after {self.consumed_samples} samples "
+                        f"(step {self.step}); it was prepared for train.max_steps={t.max_steps}"
+                    )
+                result = self.engine.train_step([mb["tokens"] for mb in micro_batches],
+                                                lr_at(self.step, t))
+                seconds = time.perf_counter() - t0
+                self.step += 1
+                self.consumed_samples = loader.consumed_samples
+                loss = result.loss
+                window_seconds += seconds
+                window_steps += 1
+                step_seconds += seconds
+                for slow in stragglers.record(self.step, seconds):
+                    if self.is_main:
+                        tqdm.write(str(slow))
+
+                last = self.step == end
+                evaluate = self.data.valid is not None and t.eval_every > 0 and (
+                    self.step % t.eval_every == 0 or last)
+                if evaluate:
+                    val_loss = self.validation_loss()
+                if self.step % t.log_every == 0 or evaluate or last or not math.isfinite(loss):
+                    record = self._record(result, window_seconds, window_steps)
+                    if evaluate:
+                        record["val_loss"] = val_loss
+                    if metrics is not None:
+                        metrics.write(record)
+                    window_seconds, window_steps = 0.0, 0
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"loss is {loss} at step {self.step}: training diverged; lower train.lr "
+                        f"(now {t.lr}) or train.grad_clip, or resume from an earlier checkpoint"
+                    )
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}",
+                                tok_s=f"{self.tokens_per_step / seconds:,.0f}", refresh=False)
+                if self.prompts and t.sample_every > 0 and (self.step % t.sample_every == 0 or last):
+                    self._write_samples(samples)
+                if (t.save_every > 0 and self.step % t.save_every == 0) or last:
+                    self.save()
+                    if self.is_main:
+                        from auroragpt.train.plots import plot_run
+
+                        plot_run(self.run_dir)
+                watchdog.beat(self.step)
+        finally:
+            watchdog.stop()
+            bar.close()
+            for log in (metrics, samples):
+                if log is not None:
+                    log.close()
+        return RunSummary(run_dir=self.run_dir, first_step=first_step, last_step=self.step,
+                          tokens_seen=self.consumed_samples * self.cfg.model.max_seq_len,
+                          session_tokens=(self.step - first_step) * self.tokens_per_step,
+                          loss=loss, val_loss=val_loss, step_seconds=step_seconds,
+                          wall_seconds=time.perf_counter() - start,
+                          checkpoint=self.last_checkpoint)
+
+    def _record(self, result, window_seconds: float, window_steps: int) -> dict:
+        rates = throughput(self.tokens_per_step * window_steps, window_seconds,
+                           self.flops_per_token, self.world_size, self.peak)
+        return {
+            "step": self.step,
+            "loss": result.loss,
+            "lr": lr_at(self.step - 1, self.cfg.train),
+            "grad_norm": result.grad_norm,
+            "tokens_per_s": rates["tokens_per_s"],
+            "step_time_s": window_seconds / window_steps,
+            "tflops_per_device": rates["tflops_per_device"],
+            "mfu": rates["mfu"],
+            "tokens_seen": self.consumed_samples * self.cfg.model.max_seq_len,
+        }
+
+    def validation_loss(self) -> float:
+        """Mean loss over `eval_batches` micro-batches per rank: the first validation samples,
+        the same at every evaluation, so the curve compares like with like."""
+        t = self.cfg.train
+        valid = self.data.valid
+        mb, dp = t.micro_batch_size, self.engine.dp_size
+        losses = []
+        for b in range(max(1, t.eval_batches)):
+            first = (b * dp + self.engine.dp_rank) * mb
+            ids = [(first + i) % len(valid) for i in range(mb)]
+            tokens = torch.from_numpy(np.stack([valid[k]["tokens"] for k in ids]))  # (mb, S+1)
+            losses.append(self.engine.eval_loss(tokens))
+        return sum(losses) / len(losses)
+
+    def _write_samples(self, log: JsonlLog | None) -> None:
+        # every rank generates: a sharded model's forward is a collective
+        records = generate_samples(self.engine.module, self.data.tokenizer, self.prompts,
+                                   self.cfg.train.sample_tokens, self.cfg.train.seed,
+                                   self.device)
+        if log is None:
+            return
+        for record in records:
+            log.write({"step": self.step, **record})
+        tqdm.write(format_samples(self.step, records))
+
+    def describe(self) -> str:
+        t, m = self.cfg.train, self.cfg.model
+        accumulation = t.global_batch_size // (t.micro_batch_size * self.engine.dp_size)
+        peak = f"{self.peak:g} TFLOP/s" if self.peak else "unknown (MFU left empty)"
+        start = f"resuming after step {self.step}" if self.step else "starting"
+        return "\n".join([
+            f"run {self.cfg.name}: {start}, {t.stop_step or t.max_steps} steps -> {self.run_dir}",
+            f"  model: {count_parameters(m) / 1e6:.2f} M parameters, {m.n_layers} layers, "
+            f"dim {m.dim}, seq {m.max_seq_len}, vocab {m.vocab_size}; "
+            f"{self.flops_per_token / 1e6:.1f} MFLOP/token",
+            f"  batch: {t.global_batch_size} sequences x {m.max_seq_len} tokens = "
+            f"{self.tokens_per_step:,} tokens/step; micro-batch {t.micro_batch_size} x "
+            f"{accumulation} accumulation x {self.engine.dp_size} data-parallel",
+            f"  device: {device_name(self.device)} x {self.world_size}, {self.dtype}, "
+            f"peak {peak}",
+        ])
+
+
+def barrier() -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
