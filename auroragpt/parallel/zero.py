@@ -77,7 +77,7 @@ def deepspeed_config(cfg: Config, stage: int, dp: int, dtype: torch.dtype) -> di
     }
 
 
-# Fields of a user JSON that our config decides too: (JSON path, our field, what to compare).
+# Fields of a user JSON that our config decides too: (path in the JSON, where ours comes from).
 _AGREEING_FIELDS = (
     (("train_batch_size",), "train.global_batch_size"),
     (("train_micro_batch_size_per_gpu",), "train.micro_batch_size"),
@@ -120,10 +120,16 @@ def merge_user_config(path: str | Path, generated: dict[str, Any]) -> tuple[dict
              if section in user]
     merged = {k: v for k, v in user.items() if k not in (*_DROPPED_SECTIONS, "bfloat16")}
     for key, value in generated.items():
-        if key == "zero_optimization":
-            merged[key] = {**value, **user.get(key, {})}
-        elif key not in merged or key in ("bf16",):
-            merged[key] = value
+        merged.setdefault(key, value)  # the fields both decide agree (checked above)
+    # The user's ZeRO tuning (buckets, overlap, offload, ...) on top of the generated section.
+    merged["zero_optimization"] = {**generated["zero_optimization"],
+                                   **user.get("zero_optimization", {})}
+    bf16 = {**user.get("bfloat16", {}), **user.get("bf16", {}), **generated["bf16"]}
+    if "loss_scale" in bf16:  # written by configs for older DeepSpeed, which accepted it
+        del bf16["loss_scale"]
+        notes.append(f"{path}: ignoring bf16 loss_scale (bf16 needs no loss scaling, and "
+                     "current DeepSpeed rejects the field)")
+    merged["bf16"] = bf16
     return merged, notes
 
 
