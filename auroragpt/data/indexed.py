@@ -219,6 +219,11 @@ class IndexedDatasetWriter:
         self._bin.write(np.concatenate(arrays).tobytes())
         self._lengths.append(np.fromiter((a.size for a in arrays), np.int32, len(arrays)))
 
+    def add_flat(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
+        """Append documents given as one token array and their lengths (no per-document work)."""
+        self._bin.write(self._as_tokens(tokens).tobytes())
+        self._lengths.append(np.asarray(lengths, np.int32))
+
     def _as_tokens(self, doc: Iterable[int] | np.ndarray) -> np.ndarray:
         array = np.asarray(doc if isinstance(doc, np.ndarray) else list(doc))
         if array.size and array.dtype != self.dtype:
