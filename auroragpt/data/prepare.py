@@ -36,7 +36,12 @@ class PreparedData:
 
 def prepare_data(cfg: Config, rank: int = 0, world_size: int = 1,
                  progress: bool = True) -> PreparedData:
-    """Tokenizer, train and valid datasets for `cfg`, sized for max_steps * global batch."""
+    """Tokenizer, train and valid datasets for `cfg`, sized for max_steps * global batch.
+
+    Call it on every rank: ranks share the building through the cache's lock files, so no
+    rank needs to know which others share its filesystem (`world_size` is accepted for the
+    interface; the work split needs only `rank`, which spreads where each rank starts).
+    """
     cache_dir = Path(cfg.data.cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     show = progress and rank == 0

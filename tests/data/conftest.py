@@ -10,6 +10,11 @@ import pytest
 warnings.filterwarnings("ignore", message=".*Transformer Engine.*")
 
 
+def pytest_configure(config):
+    # megatron-core warns at import that the optional NVIDIA kernels are absent (CPU here).
+    config.addinivalue_line("filterwarnings", "ignore:.*Transformer Engine.*:UserWarning")
+
+
 def random_documents(rng: np.random.Generator, count: int, vocab: int = 500,
                      mean_length: int = 40) -> list[np.ndarray]:
     """Documents of skewed lengths (some empty), each ending in EOD id 0."""
