@@ -174,16 +174,24 @@ def load_checkpoint(run_dir: str | Path, step: int | None = None,
     return load_model(ckpt, device), Tokenizer.load(tokenizer_path(ckpt))
 
 
-def tokens_seen(run_dir: str | Path, step: int, cfg: Config) -> int:
-    """Training tokens consumed up to `step`: from metrics.jsonl when it logged that step, else
-    step x global batch x sequence length (exact unless the batch size changed on resume)."""
+def logged_tokens_seen(run_dir: str | Path) -> dict[int, int]:
+    """step -> tokens_seen, from the run's metrics.jsonl (empty if there is none)."""
     metrics = Path(run_dir) / "metrics.jsonl"
+    seen: dict[int, int] = {}
     if metrics.is_file():
         for line in metrics.read_text().splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line being written as we read
-            if row.get("step") == step and "tokens_seen" in row:
-                return int(row["tokens_seen"])
+            if "step" in row and "tokens_seen" in row:
+                seen[int(row["step"])] = int(row["tokens_seen"])
+    return seen
+
+
+def tokens_seen(step: int, cfg: Config, logged: dict[int, int]) -> int:
+    """Training tokens consumed up to `step`: as logged (see `logged_tokens_seen`), else
+    step x global batch x sequence length (exact unless the batch size changed on resume)."""
+    if step in logged:
+        return logged[step]
     return step * cfg.train.global_batch_size * cfg.model.max_seq_len

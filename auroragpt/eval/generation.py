@@ -53,10 +53,11 @@ def complete(model: Transformer, tokenizer, prompts: Sequence[str], max_new_toke
 
     temperature 0 is greedy; otherwise sampling is seeded with `seed` per length group, so
     the same prompts give the same draws at every checkpoint of a run. Prompts are cut from
-    the left so that at least a quarter of the context is left for the continuation.
+    the left to leave `max_new_tokens` of context for the continuation, or half the context
+    if that is less.
     """
     room = model.config.max_seq_len
-    max_prompt = max(1, room - max(1, min(max_new_tokens, room // 4)) - 1)
+    max_prompt = max(1, room - max(1, min(max_new_tokens, room // 2)) - 1)
     encoded = [prompt_ids(tokenizer, p, max_prompt) for p in prompts]
     groups: dict[int, list[int]] = defaultdict(list)
     for index, ids in enumerate(encoded):

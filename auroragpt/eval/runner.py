@@ -26,6 +26,7 @@ from auroragpt.eval.checkpoint import (
     CheckpointError,
     list_checkpoints,
     load_model,
+    logged_tokens_seen,
     read_config,
     tokenizer_path,
     tokens_seen,
@@ -93,8 +94,12 @@ def evaluate(run_dir: str | Path, steps: list[int] | None = None,
     settings = settings or EvalSettings()
     out = eval_dir(run_dir)
     rows = {row["step"]: row for row in read_results(out / "results.jsonl")}
-    todo = [c for c in _select(list_checkpoints(run_dir), steps)
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints and not rows:
+        raise CheckpointError(f"{run_dir}/checkpoints: no complete global_step* checkpoint yet")
+    todo = [c for c in _select(checkpoints, steps)
             if force or c.step not in rows or rows[c.step].get("settings") != settings.as_dict()]
+    logged = logged_tokens_seen(run_dir)
     context: _RunContext | None = None
     context_key = None
     for ckpt in tqdm(todo, desc="checkpoints", disable=not progress):
@@ -102,7 +107,8 @@ def evaluate(run_dir: str | Path, steps: list[int] | None = None,
         key = (_file_digest(tokenizer_path(ckpt.path)), json.dumps(dataclasses.asdict(cfg.data)))
         if key != context_key:  # NOTE: once per run, unless the data or tokenizer changed
             context, context_key = _prepare(ckpt, cfg, settings, progress), key
-        rows[ckpt.step] = evaluate_checkpoint(run_dir, ckpt, cfg, context, settings, device,
+        rows[ckpt.step] = evaluate_checkpoint(run_dir, ckpt, cfg, context, settings,
+                                              tokens_seen(ckpt.step, cfg, logged), device,
                                               progress)
         write_results(rows.values(), out / "results.jsonl")
         write_report(run_dir, sorted(rows.values(), key=lambda r: r["step"]))
@@ -170,7 +176,7 @@ def _builtin_names(cfg: Config) -> list[str]:
 
 
 def evaluate_checkpoint(run_dir: Path, ckpt: Checkpoint, cfg: Config, context: _RunContext,
-                        settings: EvalSettings, device: torch.device | str = "cpu",
+                        settings: EvalSettings, tokens: int, device: torch.device | str = "cpu",
                         progress: bool = False) -> dict:
     """The row of one checkpoint (see the module docstring)."""
     start = time.perf_counter()
@@ -178,7 +184,7 @@ def evaluate_checkpoint(run_dir: Path, ckpt: Checkpoint, cfg: Config, context: _
     tok = context.tokenizer
     row: dict = {
         "step": ckpt.step,
-        "tokens_seen": tokens_seen(run_dir, ckpt.step, cfg),
+        "tokens_seen": tokens,
         "checkpoint": str(ckpt.path.relative_to(run_dir)),
     }
     if context.valid is not None:

@@ -58,8 +58,12 @@ def test_generate_returns_prompt_and_continuation_text(model, tokenizer):
     assert text == tokenizer.decode(tokenizer.encode(prompt) + expected_ids)
 
 
-def test_long_prompts_are_cut_to_leave_room(model, tokenizer):
+def test_long_prompts_are_cut_from_the_left_to_leave_room(model, tokenizer):
     long_prompt = "x = 1\n" * 200  # far beyond max_seq_len = 64
     (completion,) = complete(model, tokenizer, [long_prompt], 30)
-    assert len(completion.prompt_ids) + len(completion.ids) <= model.config.max_seq_len
-    assert len(completion.ids) >= model.config.max_seq_len // 4 or tokenizer.eos_id in []
+    assert len(completion.prompt_ids) == model.config.max_seq_len - 30  # [EOD] + 33 tokens
+    assert long_prompt.endswith(tokenizer.decode(completion.prompt_ids[1:]))
+    assert len(completion.ids) <= 30
+    # asking for more than half the context keeps half for the prompt
+    (half,) = complete(model, tokenizer, [long_prompt], 1000)
+    assert len(half.prompt_ids) == model.config.max_seq_len // 2
