@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import shutil
 import warnings
@@ -224,7 +225,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> Che
     model_state = load_file(path / MODEL_FILE, device=str(map_location))
     # NOTE: weights_only: the state holds tensors, numbers and strings only, and loading it must
     # never run code from a file someone handed us.
-    trainer_state = torch.load(path / STATE_FILE, map_location=map_location, weights_only=True)
+    try:
+        trainer_state = torch.load(path / STATE_FILE, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path / STATE_FILE}: holds objects other than tensors, numbers and strings, which "
+            f"are never unpickled ({str(err).splitlines()[0]})"
+        ) from None
     return Checkpoint(path=path, step=checkpoint_step(path), model_state=model_state,
                       trainer_state=trainer_state)
 

@@ -24,12 +24,14 @@ from auroragpt.train import checkpoint as ckpt
 from auroragpt.train.engine import Engine, resolve_dtype
 from auroragpt.train.metrics import JsonlLog, device_name, peak_tflops, throughput
 from auroragpt.train.optim import lr_at
+from auroragpt.train.plots import plot_run
 from auroragpt.train.rng import rng_state, set_rng_state
 from auroragpt.train.samples import format_samples, generate_samples, sample_prompts
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
 TRAINER_STATE_FORMAT = 1  # bump when trainer_state.pt changes shape
+PLOT_INTERVAL_S = 300.0  # plots are redrawn at checkpoints at most this often, and at the end
 
 
 class TrainingError(RuntimeError):
@@ -175,7 +177,7 @@ class Trainer:
         watchdog = Watchdog(t.watchdog_s if self.world_size > 1 else 0)
         window_seconds, window_steps, step_seconds = 0.0, 0, 0.0
         loss = val_loss = None
-        start = time.perf_counter()
+        start = last_plot = time.perf_counter()
         try:
             watchdog.start()
             while self.step < end:
@@ -223,10 +225,9 @@ class Trainer:
                     self._write_samples(samples)
                 if (t.save_every > 0 and self.step % t.save_every == 0) or last:
                     self.save()
-                    if self.is_main:
-                        from auroragpt.train.plots import plot_run
-
+                    if self.is_main and time.perf_counter() - last_plot > PLOT_INTERVAL_S:
                         plot_run(self.run_dir)
+                        last_plot = time.perf_counter()
                 watchdog.beat(self.step)
         finally:
             watchdog.stop()
@@ -234,6 +235,8 @@ class Trainer:
             for log in (metrics, samples):
                 if log is not None:
                     log.close()
+        if self.is_main:
+            plot_run(self.run_dir)
         return RunSummary(run_dir=self.run_dir, first_step=first_step, last_step=self.step,
                           tokens_seen=self.consumed_samples * self.cfg.model.max_seq_len,
                           session_tokens=(self.step - first_step) * self.tokens_per_step,
@@ -257,13 +260,14 @@ class Trainer:
         }
 
     def validation_loss(self) -> float:
-        """Mean loss over `eval_batches` micro-batches per rank: the first validation samples,
-        the same at every evaluation, so the curve compares like with like."""
+        """Mean loss over `eval_batches` micro-batches in all, split over the data-parallel
+        ranks: the first validation samples, the same at every evaluation and at any number of
+        ranks, so the curve compares like with like."""
         t = self.cfg.train
         valid = self.data.valid
         mb, dp = t.micro_batch_size, self.engine.dp_size
         losses = []
-        for b in range(max(1, t.eval_batches)):
+        for b in range(max(1, t.eval_batches // dp)):
             first = (b * dp + self.engine.dp_rank) * mb
             ids = [(first + i) % len(valid) for i in range(mb)]
             tokens = torch.from_numpy(np.stack([valid[k]["tokens"] for k in ids]))  # (mb, S+1)
