@@ -221,8 +221,7 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
             continue
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for label, (xs, ys) in series.items():
-            bold = label in ("all", "mean")
-            ax.plot(xs, ys, marker="o", linewidth=2.5 if bold else 1.2, label=label)
+            ax.plot(xs, ys, marker="o", label=label, **_style(label))
         ax.set_xlabel("tokens seen")
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -234,6 +233,17 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
         tmp.replace(out / filename)
         written.append(filename)
     return written
+
+
+def _style(label: str) -> dict:
+    """Aggregates drawn bold; repetition: one colour per measure, sampled dashed."""
+    if label in ("all", "mean"):
+        return {"linewidth": 2.5, "color": "black"}
+    measure = label.split(" ")[-1]
+    if measure in ("distinct-2", "rep-4"):
+        return {"color": "tab:blue" if measure == "distinct-2" else "tab:red",
+                "linestyle": "--" if label.startswith("sampled") else "-"}
+    return {"linewidth": 1.2}
 
 
 def _series(flat: list[dict], selectors) -> dict[str, tuple[list, list]]:
