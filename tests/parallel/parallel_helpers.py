@@ -43,6 +43,17 @@ def launch_prefix(launcher: str, nproc: int) -> list[str]:
     raise ValueError(f"unknown launcher {launcher!r}")
 
 
+def auroragpt_command(launcher: str, nproc: int) -> list[str]:
+    """`auroragpt` started the way users start it: `torchrun ... $(which auroragpt)`,
+    `mpiexec -n N auroragpt` or plain `auroragpt`."""
+    auroragpt = str(BIN / "auroragpt")
+    if launcher == "python":
+        return [auroragpt]
+    if launcher == "mpiexec":
+        return [str(BIN / "mpiexec"), "-n", str(nproc), auroragpt]
+    return [*launch_prefix(launcher, nproc), auroragpt]
+
+
 def run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(argv, env=child_env(), cwd=cwd, capture_output=True, text=True,
                           timeout=TIMEOUT_S)
