@@ -83,7 +83,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def _eval(args) -> int:
     from pathlib import Path
 
-    from auroragpt.eval.report import summary_table
+    from auroragpt.eval.report import per_corpus_table, summary_table
     from auroragpt.eval.runner import EvalSettings, eval_dir, evaluate
 
     settings = EvalSettings(
@@ -100,6 +100,9 @@ def _eval(args) -> int:
         return 2
     out = eval_dir(args.run_dir)
     print(summary_table(rows))
+    probes = per_corpus_table(rows, "probe_acc/")
+    if probes:
+        print(f"\nprobe accuracy per corpus:\n{probes}")
     print(f"\nfull report: {out / 'summary.md'}")
     for png in sorted(Path(out).glob("*.png")):
         print(f"plot: {png}")

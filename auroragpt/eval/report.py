@@ -97,7 +97,8 @@ def summary_table(rows: list[dict]) -> str:
     return _markdown_table(header, lines)
 
 
-def _per_corpus_table(rows: list[dict], prefix: str) -> str | None:
+def per_corpus_table(rows: list[dict], prefix: str) -> str | None:
+    """Steps x corpora for one column family, e.g. prefix "probe_acc/" (None if absent)."""
     flat = [flatten(r) for r in rows]
     names: list[str] = []
     for f in flat:
@@ -123,7 +124,7 @@ def summary_markdown(run_dir: Path, rows: list[dict], plots: list[str]) -> str:
     ]
     for title, prefix in (("Validation loss per corpus", "val_loss/"),
                           ("Probe accuracy per corpus", "probe_acc/")):
-        table = _per_corpus_table(rows, prefix)
+        table = per_corpus_table(rows, prefix)
         if table:
             parts += [f"## {title}", "", table, ""]
     if plots:
