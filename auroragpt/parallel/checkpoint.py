@@ -1,19 +1,18 @@
-"""Checkpoints under every strategy: sharded state to resume, one consolidated file to share.
+"""Checkpoints of sharded strategies: shards to resume from, full weights to share.
 
-Inside a checkpoint directory (`global_step{N}/`) each engine writes
+A checkpoint directory (`global_step{N}/`, see `auroragpt.train.checkpoint`) always holds
+`model.safetensors`: every weight, fp32, named exactly as in `Transformer.state_dict()`, so
+evaluation and export never need to know how the run was sharded. The functions here gather
+those full weights from the shards (`*_full_state_dict`), and save and restore the resumable
+model + optimizer state in each strategy's own sharded format:
 
-- `model.safetensors`: every weight, fp32, named exactly as in `Transformer.state_dict()`,
-  written by rank 0 whatever the strategy, so evaluation and export never need to know how the
-  run was sharded;
-- the resumable model + optimizer state in the strategy's own format:
-  `distcp/` (torch distributed checkpoint, for none, ddp and fsdp) or `deepspeed/` (DeepSpeed's
-  ZeRO checkpoint, for zero1-3).
+- `distcp/`: a torch distributed checkpoint (FSDP);
+- `deepspeed/`: DeepSpeed's ZeRO checkpoint (zero1, zero2, zero3).
 
-Both formats resume at a different world size. A torch distributed checkpoint stores each
-tensor with its global shape and offsets, so any sharding can read it (and none, ddp and fsdp
-read each other's). A DeepSpeed checkpoint stores flat per-rank partitions; when the number of
-data-parallel ranks changed, it is converted with DeepSpeed's own universal-checkpoint tool and
-loaded from that.
+Both resume at a different world size. A torch distributed checkpoint stores each tensor with
+its global shape and offsets, so any sharding can read it. A DeepSpeed checkpoint stores flat
+per-rank partitions; when the number of data-parallel ranks changed, it is converted with
+DeepSpeed's own universal-checkpoint tool and loaded from that.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-CONSOLIDATED_FILE = "model.safetensors"
 TORCH_STATE_DIR = "distcp"
 DEEPSPEED_STATE_DIR = "deepspeed"
 # DeepSpeed files one save under a tag (a subfolder); ours are already one directory per step.
@@ -47,35 +45,10 @@ def _barrier() -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def write_consolidated(state: dict[str, torch.Tensor] | None, directory: Path) -> None:
-    """Collective: rank 0 writes `state` to `directory/model.safetensors` atomically."""
-    from safetensors.torch import save_file
-
-    if _rank() == 0:
-        if state is None:
-            raise RuntimeError("rank 0 received no consolidated state dict to write")
-        directory.mkdir(parents=True, exist_ok=True)
-        seen: set[int] = set()
-        tensors = {}
-        for name, tensor in state.items():
-            tensor = tensor.detach().to("cpu", torch.float32).contiguous()
-            # safetensors refuses tensors sharing memory (tied embeddings): store a copy.
-            if tensor.untyped_storage().data_ptr() in seen:
-                tensor = tensor.clone()
-            seen.add(tensor.untyped_storage().data_ptr())
-            tensors[name] = tensor
-        tmp = directory / (CONSOLIDATED_FILE + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-        os.replace(tmp, directory / CONSOLIDATED_FILE)
-    _barrier()
-
-
 def torch_full_state_dict(module: nn.Module) -> dict[str, torch.Tensor] | None:
-    """Collective: the full state dict of a plain, DDP-wrapped or FSDP model on rank 0 (CPU)."""
+    """Collective: the full state dict of an FSDP (or plain) model on rank 0, on the CPU."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    if not dist.is_initialized():
-        return {k: v.detach().cpu() for k, v in module.state_dict().items()}
     state = get_model_state_dict(
         module, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
     )
@@ -134,23 +107,16 @@ def save_torch_state(module: nn.Module, optimizer: torch.optim.Optimizer, direct
     """Collective: model and optimizer state as a torch distributed checkpoint.
 
     Keys are parameter names (not optimizer indices) and tensors are saved with their global
-    shapes, so the checkpoint loads under any number of ranks and any of none/ddp/fsdp.
+    shapes, so the checkpoint loads under any number of ranks. Each rank writes its own shards
+    into `directory/distcp/`; `directory` is the trainer's staging directory, renamed into
+    place only once every rank has written.
     """
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_state_dict
 
     model_state, optim_state = get_state_dict(module, optimizer)
-    target = directory / TORCH_STATE_DIR
-    tmp = directory / (TORCH_STATE_DIR + ".tmp")
-    if _rank() == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _barrier()
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
-    _barrier()
-    if _rank() == 0:
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
-    _barrier()
+    dcp.save({"model": model_state, "optim": optim_state},
+             checkpoint_id=str(directory / TORCH_STATE_DIR))
 
 
 def load_torch_state(module: nn.Module, optimizer: torch.optim.Optimizer, directory: Path) -> None:

@@ -48,11 +48,8 @@ class DDPEngine(LocalEngine):
     def _mean_over_data_parallel(self, value: torch.Tensor) -> torch.Tensor:
         return mean_over_ranks(value)
 
-    def save_sharded(self, directory: Path) -> None:
-        checkpoint.save_torch_state(self.module, self.optimizer, directory)
-
-    def load_sharded(self, directory: Path) -> None:
-        checkpoint.load_torch_state(self.module, self.optimizer, directory)
+    # Checkpoints as in one process: every replica holds the same full weights and optimizer
+    # state, rank 0 saves them in model.safetensors and trainer_state.pt, every rank loads them.
 
 
 class FSDPEngine(LocalEngine):

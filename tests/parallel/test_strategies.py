@@ -6,6 +6,8 @@ batch of 16 makes each rank accumulate several micro-batches, and the clipping t
 inside the range of the reference's gradient norms, so some steps clip and some do not.
 """
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -116,3 +118,44 @@ def test_sharding_divides_training_state_per_rank(runs, strategy):
     for nbytes in per_rank:
         assert 0.45 <= nbytes / one_rank <= 0.56, (nbytes, one_rank)
         assert nbytes / plain <= (0.56 if strategy == "fsdp" else 0.66), (nbytes, plain)
+
+
+def alcf_style_json(path, stage: int) -> str:
+    """A DeepSpeed JSON shaped like Megatron-DeepSpeed's ALCF `generateDSconfig` output (fp32),
+    agreeing with OVERRIDES on 2 ranks; its optimizer section is dropped by the loader."""
+    path.write_text(json.dumps({
+        "train_batch_size": 16, "train_micro_batch_size_per_gpu": 4,
+        "gradient_accumulation_steps": 2, "gradient_clipping": 0.5, "steps_per_print": 1,
+        "zero_force_ds_cpu_optimizer": False, "zero_allow_untested_optimizer": True,
+        "wall_clock_breakdown": False, "communication_data_type": "fp32",
+        "optimizer": {"type": "AdamW", "params": {"lr": 2e-4, "weight_decay": 0.1}},
+        "zero_optimization": {"stage": stage, "overlap_comm": True, "contiguous_gradients": True,
+                              "reduce_bucket_size": 90000000, "allgather_bucket_size": 5e8},
+        "comms_logger": {"enabled": False, "verbose": False, "debug": False},
+        "flops_profiler": {"enabled": True, "profile_step": 2, "module_depth": -1,
+                           "top_modules": 1, "detailed": False, "output_file": None},
+    }))
+    return str(path)
+
+
+def test_users_deepspeed_json_trains_like_one_process(runs, tmp_path_factory):
+    path = alcf_style_json(tmp_path_factory.mktemp("ds") / "ds_config.json", stage=2)
+    got = runs.get("torchrun", 2, "zero2", *OVERRIDES, f"parallel.deepspeed_config={path}")
+    assert_same_training(got, reference(runs))
+
+
+@slow
+@pytest.mark.parametrize("strategy", ["fsdp", "zero3"])
+def test_activation_checkpointing_changes_no_number(runs, strategy):
+    got = runs.get("torchrun", 2, strategy, *OVERRIDES, "train.activation_checkpointing=true")
+    assert_same_training(got, reference(runs))
+
+
+@slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "zero2", "zero3"])
+def test_bf16_tracks_bf16_in_one_process(runs, strategy):
+    """bf16 rounds differently per strategy (autocast, FSDP's cast policy, DeepSpeed's bf16
+    module with fp32 master weights), so only closeness is expected."""
+    want = runs.get("python", 1, "none", *OVERRIDES, "train.dtype=bf16")["losses"]
+    got = runs.get("torchrun", 2, strategy, *OVERRIDES, "train.dtype=bf16")["losses"]
+    torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=2e-3, atol=0)

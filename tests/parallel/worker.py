@@ -98,10 +98,9 @@ def main() -> None:
     loss = engine._loss(micro_batches(args.steps, cfg, engine.dp_rank, engine.dp_size)[0])
     if hasattr(engine, "ds"):
         engine.ds.backward(loss)
-        state_bytes = tensor_storage_bytes(engine.ds)
     else:
         loss.backward()
-        state_bytes = tensor_storage_bytes(engine.module, engine.optimizer)
+    state_bytes = tensor_storage_bytes(engine)
     all_bytes = [None] * (dist.get_world_size() if dist.is_initialized() else 1)
     if dist.is_initialized():
         dist.all_gather_object(all_bytes, state_bytes)
