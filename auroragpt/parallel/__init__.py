@@ -6,18 +6,19 @@
   (`parallelize.py`); one module per strategy: `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
 - `checkpoint.py`: sharded saves (torch distributed checkpoint, DeepSpeed ZeRO) that resume
   at any world size, and the consolidated fp32 weights of any strategy.
-- `training_state_bytes(...)`: measured per-rank bytes of parameters, gradients and optimizer
-  state (`memory.py`).
+- `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,
+  gradients and optimizer state (`memory.py`).
 
 The training engines that drive these strategies step by step live with the training loop
 (`auroragpt.train`), which imports this package, never the other way round.
 """
 
 from auroragpt.parallel.dims import SHARDED, STRATEGIES, ParallelDims, resolve_strategy
-from auroragpt.parallel.memory import tensor_storage_bytes
+from auroragpt.parallel.memory import PeakStateBytes, tensor_storage_bytes
 from auroragpt.parallel.parallelize import parallelize
 
 __all__ = [
+    "PeakStateBytes",
     "SHARDED",
     "STRATEGIES",
     "ParallelDims",

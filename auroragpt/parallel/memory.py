@@ -1,7 +1,7 @@
 """Measure the bytes of training state one rank really holds.
 
 Sharding claims ("ZeRO-3 stores 1/N of everything per rank") are checked by measurement, not
-by formula: starting from the engine, every tensor reachable through Python attributes,
+by formula: starting from a root object (a training engine), every tensor reachable through Python attributes,
 containers, parameter gradients and tensor-subclass internals (DTensor shards, DeepSpeed's
 partition attributes) is found, and the storages behind them are summed once each. What the
 engine keeps alive between steps is counted: parameters, gradients, optimizer state, master
@@ -57,9 +57,28 @@ def _tensor_children(tensor: torch.Tensor) -> list[object]:
     return children
 
 
-def training_state_bytes(engine) -> int:
-    """Bytes of parameters, gradients and optimizer state (with any master copies and
-    buffers) this rank holds for `engine` (a `TorchEngine` or `DeepSpeedEngine`)."""
-    if hasattr(engine, "ds"):
-        return tensor_storage_bytes(engine.ds)
-    return tensor_storage_bytes(engine.module, engine.optimizer)
+
+
+class PeakStateBytes:
+    """The largest `tensor_storage_bytes(root)` seen just before an optimizer update.
+
+    At that moment parameters, their gradients and the optimizer state are all alive (torch
+    frees gradients after the update, DeepSpeed keeps its gradient partitions), so it is the
+    moment that decides whether a model fits. The optimizer's state appears from the second
+    update on (AdamW creates it lazily during the first).
+
+        peak = PeakStateBytes(engine, engine.optimizer)
+        ...train a few steps...
+        peak.bytes
+    """
+
+    def __init__(self, root: object, optimizer: torch.optim.Optimizer):
+        self.root = root
+        self.bytes = 0
+        self._handle = optimizer.register_step_pre_hook(self._measure)
+
+    def _measure(self, optimizer, args, kwargs) -> None:
+        self.bytes = max(self.bytes, tensor_storage_bytes(self.root))
+
+    def remove(self) -> None:
+        self._handle.remove()

@@ -105,7 +105,9 @@ class DeepSpeedEngine(Engine):
 
             apply_activation_checkpointing(model)
         parallelize(model, dims, cfg)  # checks the dims; DeepSpeed shards in initialize
-        self.ds = zero.initialize(model, build_optimizer(model, cfg.train), ds_config)
+        # DeepSpeed steps this AdamW over its flat fp32 partitions (it rewrites its groups).
+        self.optimizer = build_optimizer(model, cfg.train)
+        self.ds = zero.initialize(model, self.optimizer, ds_config)
 
     @property
     def module(self) -> nn.Module:

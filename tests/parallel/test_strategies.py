@@ -106,18 +106,20 @@ def test_resume_at_another_world_size(runs, strategy, saved_on, resumed_on):
 def test_sharding_divides_training_state_per_rank(runs, strategy):
     """Measured bytes of parameters + gradients + optimizer state per rank: about 1/N.
 
-    Compared with the same strategy on one rank (same bookkeeping, nothing to split) and with
-    the plain unsharded model. NOTE: DeepSpeed's ZeRO-3 keeps an fp32 master partition next
-    to the module's own partition even in fp32 training: 5 copies of P/N instead of 4, so its
-    per-rank bytes are 5/8 of the plain model's at N=2, still half its own one-rank total.
+    Measured just before an update, when all three are alive; compared with the same strategy
+    on one rank (same bookkeeping, nothing to split) and with the plain unsharded model.
+    NOTE: DeepSpeed's ZeRO-3 keeps, next to the module's own fp32 partition, an fp32 master
+    partition and a flat fp32 gradient partition even in fp32 training: about 23 bytes per
+    parameter on one rank where the plain model has 16, so at N=2 it holds 0.73 of the plain
+    model's bytes per rank, and half of its own one-rank total.
     """
     one_rank = runs.get("python", 1, strategy, *SAVE, *OVERRIDES)["state_bytes"][0]
     per_rank = runs.get("torchrun", 2, strategy, *SAVE, *OVERRIDES)["state_bytes"]
     plain = reference(runs)["state_bytes"][0]
     assert len(per_rank) == 2
     for nbytes in per_rank:
-        assert 0.45 <= nbytes / one_rank <= 0.56, (nbytes, one_rank)
-        assert nbytes / plain <= (0.56 if strategy == "fsdp" else 0.66), (nbytes, plain)
+        assert 0.45 <= nbytes / one_rank <= 0.55, (nbytes, one_rank)
+        assert nbytes / plain <= (0.55 if strategy == "fsdp" else 0.76), (nbytes, plain)
 
 
 def alcf_style_json(path, stage: int) -> str:

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from auroragpt.config import apply_overrides, get_preset
 from auroragpt.dist import setup, teardown
 from auroragpt.model import build_model
-from auroragpt.parallel import tensor_storage_bytes
+from auroragpt.parallel import PeakStateBytes
 from auroragpt.train.optim import lr_at
 from auroragpt.train.parallel_engines import build_parallel_engine
 
@@ -84,6 +84,7 @@ def main() -> None:
     if args.resume:
         load(engine, args.resume)
 
+    peak = PeakStateBytes(engine, engine.optimizer)
     report = {"losses": [], "grad_norms": []}
     for step in range(args.resume_step, args.steps):
         batches = micro_batches(step, cfg, engine.dp_rank, engine.dp_size)
@@ -94,13 +95,7 @@ def main() -> None:
             save(engine, args.out / "checkpoint", rank)
 
     final = engine.model_state_dict()
-    # Measured with gradients alive: run one more micro-batch's backward, without a step.
-    loss = engine._loss(micro_batches(args.steps, cfg, engine.dp_rank, engine.dp_size)[0])
-    if hasattr(engine, "ds"):
-        engine.ds.backward(loss)
-    else:
-        loss.backward()
-    state_bytes = tensor_storage_bytes(engine)
+    state_bytes = peak.bytes
     all_bytes = [None] * (dist.get_world_size() if dist.is_initialized() else 1)
     if dist.is_initialized():
         dist.all_gather_object(all_bytes, state_bytes)
@@ -112,7 +107,7 @@ def main() -> None:
         (args.out / "report.json").write_text(json.dumps(report))
     # NOTE: the engine (a DDP reducer, DeepSpeed's buffers) goes before the process group it
     # communicates over; destroyed the other way round, a rank can hang at exit.
-    del engine, loss
+    del engine, peak
     teardown()
 
 
