@@ -103,24 +103,24 @@ class Attention(nn.Module):
         q, k = apply_rope(q, cos_sin), apply_rope(k, cos_sin)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
 
-        if cache is None:
-            mask, is_causal = None, True
-        else:
+        mask, is_causal = None, True
+        if cache is not None:
             cache_k, cache_v = cache
             end = start_pos + T
             cache_k[:B, :, start_pos:end] = k
             cache_v[:B, :, start_pos:end] = v
             k, v = cache_k[:B, :, :end], cache_v[:B, :, :end]  # (B, nkv, end, hd)
-            # query i sits at position start_pos + i and sees keys 0..start_pos + i
-            key_pos = torch.arange(end, device=x.device)
-            query_pos = torch.arange(start_pos, end, device=x.device)
-            mask, is_causal = key_pos[None, :] <= query_pos[:, None], False  # (T, end)
+            if T == 1:  # one new token: it sees every cached key, no mask needed
+                is_causal = False
+            elif start_pos > 0:  # query i sits at position start_pos + i, sees keys 0..that
+                key_pos = torch.arange(end, device=x.device)
+                query_pos = torch.arange(start_pos, end, device=x.device)
+                mask, is_causal = key_pos[None, :] <= query_pos[:, None], False  # (T, end)
 
-        if self.n_kv_heads != self.n_heads:  # grouped-query: each kv head serves n_rep q heads
-            n_rep = self.n_heads // self.n_kv_heads
-            k = k.repeat_interleave(n_rep, dim=1)
-            v = v.repeat_interleave(n_rep, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+        # NOTE: grouped-query attention inside SDPA (`enable_gqa`): each kv head serves
+        # n_heads / n_kv_heads query heads without materialising repeated keys and values.
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                             enable_gqa=self.n_kv_heads != self.n_heads)
         out = out.transpose(1, 2).reshape(B, T, -1)  # (B, T, nh * hd)
         return self.wo(out)
 
