@@ -164,6 +164,7 @@ class TrainConfig:
     stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps
     sample_tokens: int = 64  # new tokens generated per sample prompt
     watchdog_s: float = 900.0  # multi-rank runs: a rank whose step stalls this long dumps its stacks and exits (0 = off)
+    cpu_threads: int = 0  # torch threads on a CPU device (0 = measure all cores against one, keep the faster)
 
     def validate(self) -> None:
         _positive(self, "train", "max_steps", "global_batch_size", "micro_batch_size", "lr",
@@ -186,7 +187,7 @@ class TrainConfig:
         if self.dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.dtype={self.dtype!r}: expected one of auto, fp32, bf16")
         for name in ("warmup_steps", "eval_every", "sample_every", "save_every", "keep_last",
-                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s"):
+                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

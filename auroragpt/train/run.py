@@ -29,6 +29,7 @@ from auroragpt.train import checkpoint as ckpt
 from auroragpt.train.engine import Engine, LocalEngine
 from auroragpt.train.loop import RunSummary, Trainer, barrier
 from auroragpt.train.rng import seed_everything
+from auroragpt.train.threads import choose_cpu_threads
 
 DEFAULT_PRESET = "tiny"
 RUNS_DIR = Path("runs")
@@ -129,6 +130,10 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
         from auroragpt.data import prepare_data
 
         data = prepare_data(cfg, rank=info.rank, world_size=info.world_size, progress=progress)
+    if info.device.type == "cpu":
+        threads, why = choose_cpu_threads(cfg.train.cpu_threads)
+        if info.is_main:
+            print(f"cpu threads: {threads} ({why})", file=sys.stderr)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
     model = build_model(cfg.model, info.device)
     engine = build_engine(model, cfg, info.world_size, info.device)

@@ -15,6 +15,7 @@ def debug_config(cache_dir, *overrides: str):
     """The debug preset with quiet defaults for tests, plus `overrides`."""
     return apply_overrides(get_preset("debug"), [
         f"data.cache_dir={cache_dir}", "train.sample_every=0", "train.log_every=1",
+        "train.cpu_threads=1",
         *overrides,
     ])
 
