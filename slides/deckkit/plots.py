@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from deckkit.measured import IndexBenchmark
-from deckkit.style import BLUE, GREY, ORANGE, TEAL
+from deckkit.style import BLUE, GREY, ORANGE, PALETTE, TEAL
 
 
 def index_build_plot(published: dict[str, float], files: int, ours: IndexBenchmark | None):
@@ -29,4 +29,26 @@ def index_build_plot(published: dict[str, float], files: int, ours: IndexBenchma
     else:
         note = "our measurement appears once benchmarks/data_index.jsonl is recorded"
     ax.set_title(note, fontsize=10, color=GREY if ours else ORANGE)
+    return fig
+
+
+def eval_across_steps(rows: list[dict], figsize: tuple[float, float] = (11, 4.2)):
+    """Left: validation loss per corpus; right: held-out probe accuracy per corpus; both
+    against the tokens each checkpoint had seen (rows of auroragpt.eval.evaluate)."""
+    tokens = [row["tokens_seen"] for row in rows]
+    corpora = [name for name in rows[-1]["val"] if name != "all"] if "val" in rows[-1] else []
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, sharex=True)
+    for i, name in enumerate(corpora):
+        left.plot(tokens, [row["val"][name]["loss"] for row in rows], "o-", ms=3,
+                  color=PALETTE[i % len(PALETTE)], label=name)
+    if corpora:
+        left.plot(tokens, [row["val"]["all"]["loss"] for row in rows], "k--", lw=2, label="all")
+    left.set(xlabel="tokens seen", ylabel="validation loss (nats / token)",
+             title="loss on held-out documents")
+    for i, name in enumerate(rows[-1]["probes"]):
+        right.plot(tokens, [100 * row["probes"][name]["accuracy"] for row in rows], "o-", ms=3,
+                   color=PALETTE[i % len(PALETTE)], label=name)
+    right.set(xlabel="tokens seen", ylabel="exact match (%)", title="held-out probes",
+              ylim=(-3, 103))
+    right.legend(fontsize=9, ncol=2, loc="upper left")
     return fig
