@@ -106,7 +106,9 @@ def main() -> None:
         save_file(final, str(args.out / "final.safetensors"))
         (args.out / "report.json").write_text(json.dumps(report))
     # NOTE: the engine (a DDP reducer, DeepSpeed's buffers) goes before the process group it
-    # communicates over; destroyed the other way round, a rank can hang at exit.
+    # communicates over; destroyed the other way round, a rank can hang or abort at exit. The
+    # measuring hook is removed first: through it the optimizer refers back to the engine.
+    peak.remove()
     del engine, peak
     teardown()
 
