@@ -44,17 +44,21 @@ def plot_run(run_dir: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    timed = [r for r in records if r.get("tokens_per_s") is not None]
-    steps = [r["step"] for r in timed]
-    ax.plot(steps, [r["tokens_per_s"] for r in timed], color="C0")
+    timed = [r for r in records if r.get("tokens_per_s")]
+    tokens_per_s = [r["tokens_per_s"] for r in timed]
+    ax.plot([r["step"] for r in timed], tokens_per_s)
     ax.set_xlabel("step")
-    ax.set_ylabel("tokens/s (all devices)", color="C0")
-    right = ax.twinx()
-    right.plot(steps, [r["tflops_per_device"] for r in timed], color="C1", alpha=0.7)
-    right.set_ylabel("model TFLOP/s per device", color="C1")
+    ax.set_ylabel("tokens/s (all devices)")
+    if timed and timed[-1].get("tflops_per_device"):
+        # TFLOP/s per device is tokens/s times a constant: a second scale, not a second line
+        per_token = timed[-1]["tflops_per_device"] / timed[-1]["tokens_per_s"]
+        right = ax.secondary_yaxis("right", functions=(lambda t: t * per_token,
+                                                       lambda f: f / per_token))
+        right.set_ylabel("model TFLOP/s per device")
     mfus = [r["mfu"] for r in timed if r.get("mfu") is not None]
-    title = f"mean MFU {100 * sum(mfus) / len(mfus):.1f}%" if mfus else "MFU: no device peak known"
-    ax.set_title(title)
+    mean = sum(tokens_per_s) / len(tokens_per_s) if tokens_per_s else 0.0
+    mfu = f"mean MFU {100 * sum(mfus) / len(mfus):.1f}%" if mfus else "MFU: no device peak known"
+    ax.set_title(f"mean {mean:,.0f} tokens/s; {mfu}")
     ax.grid(alpha=0.3)
     written.append(_save(fig, run_dir / THROUGHPUT_PLOT))
     plt.close(fig)

@@ -1,8 +1,10 @@
 """Text samples during training: the same prompts at every sample step, so progress is visible.
 
-Each built-in corpus contributes one prompt: `def ` for the standard library (code) and the
-first held-out probe of every generated corpus (which names the answer the model should
-produce, printed beside the sample). Prompts are fed as `[EOD] + prompt`, the way every
+Each built-in corpus contributes one prompt: its first held-out probe (a passage of
+standard-library code that stops before a name, a generated question that stops before its
+answer), printed with the answer the model should produce. NOTE: a bare `def ` would be a poor
+code prompt: after an end-of-document token the model expects a file's first line (a docstring,
+an import), never a `def`. Prompts are fed as `[EOD] + prompt`, the way every
 training document starts, and sampled with a generator seeded by the run's seed, so two
 checkpoints of one run are compared on the same random draws.
 """
@@ -34,9 +36,7 @@ def sample_prompts(corpus_names: list[str]) -> list[SamplePrompt]:
 
     prompts = []
     for name in corpus_names:
-        if name == "stdlib":
-            prompts.append(SamplePrompt(name, "def "))
-        elif name in CORPORA:
+        if name in CORPORA:
             probe = CORPORA[name].probes(1, seed=0)[0]
             prompts.append(SamplePrompt(name, probe.prompt, probe.answer))
     return prompts or [SamplePrompt("", text) for text in GENERIC_PROMPTS]
