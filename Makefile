@@ -24,7 +24,7 @@ test: setup-dev
 # otherwise offline from the same .qmd sources (Jupyter kernel + pandoc + reveal.js from npm).
 slides: setup-dev
 	@if command -v quarto >/dev/null 2>&1; then \
-		quarto render slides/; \
+		QUARTO_PYTHON=$(abspath $(PY)) quarto render slides/; \
 	else \
 		bash scripts/setup_browser.sh --revealjs-only && $(PY) slides/render.py; \
 	fi
