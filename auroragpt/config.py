@@ -161,7 +161,7 @@ class TrainConfig:
     save_every: int = 100  # steps between checkpoints (0 = only at the end)
     keep_last: int = 3  # checkpoints kept on disk (0 = all)
     peak_tflops: float | None = None  # per-device peak for MFU; None = look up the device table
-    stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps
+    stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps; --resume drops it
     sample_tokens: int = 64  # new tokens generated per sample prompt
     watchdog_s: float = 900.0  # multi-rank runs: a rank whose step stalls this long dumps its stacks and exits (0 = off)
     cpu_threads: int = 0  # torch threads on a CPU device (0 = measure all cores against one, keep the faster)

@@ -56,6 +56,9 @@ class RunSummary:
         return self.session_tokens / self.step_seconds if self.step_seconds else 0.0
 
     def __str__(self) -> str:
+        if self.last_step == self.first_step:
+            return (f"nothing to train: the run in {self.run_dir} is already at step "
+                    f"{self.last_step} (raise train.max_steps to continue it)")
         val = f", validation {self.val_loss:.4f}" if self.val_loss is not None else ""
         loss = f"{self.loss:.4f}" if self.loss is not None else "n/a"
         return "\n".join([

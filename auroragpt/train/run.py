@@ -51,7 +51,8 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     """The effective config: a base, then `key.path=value` overrides, validated.
 
     Base: `config_file` (on top of `preset` when both are given), else `preset`, else, when
-    resuming, the run's saved config.yaml, else the `tiny` preset.
+    resuming, the run's saved config.yaml (without its `train.stop_step`), else the `tiny`
+    preset.
     """
     if config_file is not None:
         cfg = load_config(config_file, base=get_preset(preset) if preset else None)
@@ -62,6 +63,7 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
         if not saved.is_file():
             raise RunDirError(f"{saved}: not found, so there is no run to resume here")
         cfg = load_config(saved)
+        cfg.train.stop_step = None  # a planned stop belongs to the invocation that asked for it
     else:
         cfg = get_preset(DEFAULT_PRESET)
     return apply_overrides(cfg, list(overrides))
@@ -87,7 +89,8 @@ def check_resumable(run_dir: Path, cfg: Config) -> list[str]:
         return []
     saved = _flatten(load_config(saved_path).to_dict())
     current = _flatten(cfg.to_dict())
-    changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+    changed = sorted(k for k in saved.keys() | current.keys()
+                     if saved.get(k) != current.get(k) and k != "train.stop_step")
     model_changes = [k for k in changed if k.startswith("model.")]
     if model_changes:
         raise ConfigError(
