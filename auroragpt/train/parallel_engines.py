@@ -22,7 +22,14 @@ from torch import nn
 
 from auroragpt.config import Config
 from auroragpt.parallel import ParallelDims, checkpoint, parallelize, resolve_strategy, zero
-from auroragpt.train.engine import Engine, LocalEngine, StepResult, next_token_loss, resolve_dtype
+from auroragpt.train.engine import (
+    Engine,
+    LocalEngine,
+    StepResult,
+    apply_activation_checkpointing,
+    next_token_loss,
+    resolve_dtype,
+)
 from auroragpt.train.optim import build_optimizer, set_lr
 
 
@@ -33,8 +40,30 @@ def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
-class DDPEngine(LocalEngine):
-    """Every rank holds the whole model; DDP averages gradients on the last micro-batch."""
+class DataParallelEngine(LocalEngine):
+    """`LocalEngine` on one data-parallel rank: reported losses are averaged over the ranks."""
+
+    def _mean_over_data_parallel(self, value: torch.Tensor) -> torch.Tensor:
+        return mean_over_ranks(value)
+
+
+class ShardedOptimizerState:
+    """Mixin: the optimizer state lives in the sharded checkpoint (`save_sharded`), so
+    trainer_state.pt carries none of it."""
+
+    def optimizer_state_dict(self) -> dict:
+        return {}
+
+    def load_optimizer_state_dict(self, state: dict) -> None:
+        pass  # restored by load_sharded
+
+
+class DDPEngine(DataParallelEngine):
+    """Every rank holds the whole model; DDP averages gradients on the last micro-batch.
+
+    Checkpoints as in one process: every replica holds the same full weights and optimizer
+    state, rank 0 saves them in model.safetensors and trainer_state.pt, every rank loads them.
+    """
 
     def __init__(self, model: nn.Module, cfg: Config, device: torch.device, dims: ParallelDims):
         self.dp_rank, self.dp_size = dist.get_rank(), dims.dp
@@ -45,14 +74,8 @@ class DDPEngine(LocalEngine):
         # Micro-batches before the last only accumulate locally: one all-reduce per step.
         return contextlib.nullcontext() if enabled else self._ddp.no_sync()
 
-    def _mean_over_data_parallel(self, value: torch.Tensor) -> torch.Tensor:
-        return mean_over_ranks(value)
 
-    # Checkpoints as in one process: every replica holds the same full weights and optimizer
-    # state, rank 0 saves them in model.safetensors and trainer_state.pt, every rank loads them.
-
-
-class FSDPEngine(LocalEngine):
+class FSDPEngine(ShardedOptimizerState, DataParallelEngine):
     """Parameters, gradients and AdamW state sharded over the ranks with FSDP2.
 
     NOTE: gradients are reduce-scattered after every micro-batch (FSDP's default) rather than
@@ -65,20 +88,11 @@ class FSDPEngine(LocalEngine):
         parallelize(model, dims, cfg, compute_dtype=resolve_dtype(cfg.train.dtype, device))
         super().__init__(model, cfg.train, device)  # builds AdamW over the shards
 
-    def _mean_over_data_parallel(self, value: torch.Tensor) -> torch.Tensor:
-        return mean_over_ranks(value)
-
     def model_state_dict(self) -> dict[str, torch.Tensor]:
         return checkpoint.torch_full_state_dict(self.module) or {}
 
     def load_model_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         checkpoint.load_torch_full_state_dict(self.module, state)
-
-    def optimizer_state_dict(self) -> dict:
-        return {}  # the optimizer shards are saved by save_sharded (torch distributed checkpoint)
-
-    def load_optimizer_state_dict(self, state: dict) -> None:
-        pass  # restored by load_sharded
 
     def save_sharded(self, directory: Path) -> None:
         checkpoint.save_torch_state(self.module, self.optimizer, directory)
@@ -87,7 +101,7 @@ class FSDPEngine(LocalEngine):
         checkpoint.load_torch_state(self.module, self.optimizer, directory)
 
 
-class DeepSpeedEngine(Engine):
+class DeepSpeedEngine(ShardedOptimizerState, Engine):
     """A DeepSpeed ZeRO engine (stage 1, 2 or 3) around the model and our AdamW."""
 
     def __init__(self, model: nn.Module, cfg: Config, device: torch.device, dims: ParallelDims,
@@ -101,10 +115,8 @@ class DeepSpeedEngine(Engine):
             for note in notes if self.dp_rank == 0 else ():
                 print(note)
         if cfg.train.activation_checkpointing:
-            from auroragpt.train.engine import apply_activation_checkpointing
-
             apply_activation_checkpointing(model)
-        parallelize(model, dims, cfg)  # checks the dims; DeepSpeed shards in initialize
+        parallelize(model, dims, cfg)  # refuses what ZeRO cannot do; DeepSpeed shards below
         # DeepSpeed steps this AdamW over its flat fp32 partitions (it rewrites its groups).
         self.optimizer = build_optimizer(model, cfg.train)
         self.ds = zero.initialize(model, self.optimizer, ds_config)
@@ -146,12 +158,6 @@ class DeepSpeedEngine(Engine):
     def load_model_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         checkpoint.load_deepspeed_full_state_dict(self.ds, state)
 
-    def optimizer_state_dict(self) -> dict:
-        return {}  # DeepSpeed's partitions are saved by save_sharded, in its own format
-
-    def load_optimizer_state_dict(self, state: dict) -> None:
-        pass  # restored by load_sharded
-
     def save_sharded(self, directory: Path) -> None:
         checkpoint.save_deepspeed_state(self.ds, directory)
 
@@ -170,10 +176,11 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
     if strategy == "none":
         return LocalEngine(model, cfg.train, device)
     if not dist.is_initialized():
+        from auroragpt.dist import setup
+
         # An in-process store: one rank needs no rendezvous address or port. DeepSpeed still
         # reads its rank from the environment, as a launcher would have set it.
-        backend = {"cuda": "nccl", "xpu": "xccl"}.get(device.type, "gloo")
-        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+        dist.init_process_group(setup().backend, store=dist.HashStore(), rank=0, world_size=1)
         for name in ("RANK", "LOCAL_RANK"):
             os.environ.setdefault(name, "0")
         os.environ.setdefault("WORLD_SIZE", "1")

@@ -147,7 +147,7 @@ def test_users_deepspeed_json_trains_like_one_process(runs, tmp_path_factory):
 
 
 @slow
-@pytest.mark.parametrize("strategy", ["fsdp", "zero3"])
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp", "zero3"])
 def test_activation_checkpointing_changes_no_number(runs, strategy):
     got = runs.get("torchrun", 2, strategy, *OVERRIDES, "train.activation_checkpointing=true")
     assert_same_training(got, reference(runs))
