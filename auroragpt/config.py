@@ -216,6 +216,9 @@ class ParallelConfig:
                 f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
             )
         _positive(self, "parallel", "tp", "pp")
+        if self.sp and self.tp == 1:
+            raise ConfigError("parallel.sp=true splits sequences over the tensor-parallel ranks, "
+                              "so it needs parallel.tp > 1")
         if self.deepspeed_config is not None and not self.strategy.startswith("zero"):
             raise ConfigError(
                 f"parallel.deepspeed_config={self.deepspeed_config!r} is read only by the "

@@ -67,3 +67,18 @@ def test_mesh_on_one_rank_has_a_data_parallel_dimension():
         assert mesh["dp_shard"].size() == 1
     finally:
         dist.destroy_process_group()
+
+
+def test_sequence_parallelism_without_tensor_parallelism_is_refused():
+    with pytest.raises(ConfigError, match="parallel.sp=true .* needs parallel.tp > 1"):
+        apply_overrides(get_preset("debug"), ["parallel.sp=true"])
+
+
+def test_tensor_parallelism_is_refused_by_parallelize_with_a_clear_error():
+    from auroragpt.model import build_model
+    from auroragpt.parallel import parallelize
+
+    cfg = apply_overrides(get_preset("debug"), ["parallel.tp=2", "parallel.strategy=fsdp"])
+    dims = ParallelDims.from_config(cfg.parallel, world_size=2)
+    with pytest.raises(ConfigError, match="parallel.tp=2.*data parallelism only"):
+        parallelize(build_model(cfg.model), dims, cfg)
