@@ -126,3 +126,17 @@ def test_run_directory_rules(tmp_path, make_config, debug_data):
     wider = make_config("train.max_steps=2", "model.dim=96")
     with pytest.raises(ConfigError, match=r"model.dim: 64 -> 96"):
         train(wider, tmp_path / "run", resume=True, progress=False, data=debug_data)
+
+
+def test_samples_do_not_change_training(tmp_path, make_config, debug_data):
+    """Sampling draws from its own generator: a run with samples trains the same weights."""
+    common = ["train.max_steps=4", "train.save_every=0", "train.eval_every=0"]
+    train(make_config(*common, "train.sample_every=1", "train.sample_tokens=5"),
+          tmp_path / "with", progress=False, data=debug_data)
+    train(make_config(*common), tmp_path / "without", progress=False, data=debug_data)
+    records = [json.loads(line) for line in (tmp_path / "with" / "samples.jsonl").open()]
+    assert [r["step"] for r in records] == [s for s in (1, 2, 3, 4)
+                                            for _ in debug_data.corpus_names]
+    assert {r["corpus"] for r in records} == set(debug_data.corpus_names)
+    a, b = final_weights(tmp_path / "with", 4), final_weights(tmp_path / "without", 4)
+    assert all(torch.equal(a[name], b[name]) for name in a)
