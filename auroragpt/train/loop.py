@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from auroragpt.config import Config, count_parameters, flops_per_token
 from auroragpt.train import checkpoint as ckpt
-from auroragpt.train.engine import Engine, resolve_dtype
+from auroragpt.train.engine import Engine, StepResult, resolve_dtype
 from auroragpt.train.metrics import JsonlLog, device_name, peak_tflops, throughput
 from auroragpt.train.optim import lr_at
 from auroragpt.train.plots import plot_run
@@ -72,6 +72,33 @@ class RunSummary:
         ])
 
 
+@dataclass
+class _Window:
+    """Training-step time since the last metrics line, for its throughput figures."""
+
+    seconds: float = 0.0
+    steps: int = 0
+
+    def add(self, seconds: float) -> None:
+        self.seconds += seconds
+        self.steps += 1
+
+    def reset(self) -> None:
+        self.seconds, self.steps = 0.0, 0
+
+
+@dataclass
+class _Logs:
+    """The main rank's open JSONL files."""
+
+    metrics: JsonlLog
+    samples: JsonlLog
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.samples.close()
+
+
 class Trainer:
     """Runs `cfg.train` on an engine over prepared data, writing into `run_dir`.
 
@@ -93,6 +120,7 @@ class Trainer:
         self.step = 0  # optimizer steps completed
         self.consumed_samples = 0  # global samples consumed (the data position)
         self.last_checkpoint: Path | None = None
+        self._last_plot = time.perf_counter()  # plots are redrawn at most every PLOT_INTERVAL_S
         self.dtype = resolve_dtype(cfg.train.dtype, device)
         self.flops_per_token = flops_per_token(cfg.model)
         self.peak = peak_tflops(device, self.dtype, cfg.train.peak_tflops)
@@ -158,6 +186,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
 
     def fit(self) -> RunSummary:
+        """Train from the current step to `train.stop_step` or `train.max_steps`."""
         from auroragpt.data import GlobalBatchLoader
         from auroragpt.dist import StragglerMonitor, Watchdog
 
@@ -169,18 +198,19 @@ class Trainer:
                                    consumed_samples=self.consumed_samples,
                                    num_workers=self.cfg.data.num_workers)
         batches = iter(loader)
-        metrics = samples = None
+        logs = None
         if self.is_main:
-            metrics = JsonlLog(self.run_dir / METRICS_FILE, resume_step=self.step)
-            samples = JsonlLog(self.run_dir / SAMPLES_FILE, resume_step=self.step)
+            logs = _Logs(JsonlLog(self.run_dir / METRICS_FILE, resume_step=self.step),
+                         JsonlLog(self.run_dir / SAMPLES_FILE, resume_step=self.step))
             tqdm.write(self.describe())
         bar = tqdm(total=end, initial=self.step, unit="step", disable=not self.progress,
                    dynamic_ncols=True)
         stragglers = StragglerMonitor(every_n=50, threshold=0.2)
         watchdog = Watchdog(t.watchdog_s if self.world_size > 1 else 0)
-        window_seconds, window_steps, step_seconds = 0.0, 0, 0.0
-        loss = val_loss = None
-        start = last_plot = time.perf_counter()
+        window = _Window()
+        step_seconds = 0.0
+        result = val_loss = None
+        start = time.perf_counter()
         try:
             watchdog.start()
             while self.step < end:
@@ -196,58 +226,65 @@ class Trainer:
                 seconds = time.perf_counter() - t0
                 self.step += 1
                 self.consumed_samples = loader.consumed_samples
-                loss = result.loss
-                window_seconds += seconds
-                window_steps += 1
+                window.add(seconds)
                 step_seconds += seconds
                 for slow in stragglers.record(self.step, seconds):
                     if self.is_main:
                         tqdm.write(str(slow))
-
-                last = self.step == end
-                evaluate = self.data.valid is not None and t.eval_every > 0 and (
-                    self.step % t.eval_every == 0 or last)
-                if evaluate:
-                    val_loss = self.validation_loss()
-                if self.step % t.log_every == 0 or evaluate or last or not math.isfinite(loss):
-                    record = self._record(result, window_seconds, window_steps)
-                    if evaluate:
-                        record["val_loss"] = val_loss
-                    if metrics is not None:
-                        metrics.write(record)
-                    window_seconds, window_steps = 0.0, 0
-                if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"loss is {loss} at step {self.step}: training diverged; lower train.lr "
-                        f"(now {t.lr}) or train.grad_clip, or resume from an earlier checkpoint"
-                    )
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}",
+                bar.set_postfix(loss=f"{result.loss:.3f}",
                                 tok_s=f"{self.tokens_per_step / seconds:,.0f}", refresh=False)
-                if self.prompts and t.sample_every > 0 and (self.step % t.sample_every == 0 or last):
-                    self._write_samples(samples)
-                if (t.save_every > 0 and self.step % t.save_every == 0) or last:
-                    self.save()
-                    if self.is_main and time.perf_counter() - last_plot > PLOT_INTERVAL_S:
-                        plot_run(self.run_dir)
-                        last_plot = time.perf_counter()
+                val_loss = self._after_step(result, window, logs, last=self.step == end,
+                                            val_loss=val_loss)
                 watchdog.beat(self.step)
         finally:
             watchdog.stop()
             bar.close()
-            for log in (metrics, samples):
-                if log is not None:
-                    log.close()
+            if logs is not None:
+                logs.close()
         if self.is_main:
             plot_run(self.run_dir)
         return RunSummary(run_dir=self.run_dir, first_step=first_step, last_step=self.step,
                           tokens_seen=self.consumed_samples * self.cfg.model.max_seq_len,
                           session_tokens=(self.step - first_step) * self.tokens_per_step,
-                          loss=loss, val_loss=val_loss, step_seconds=step_seconds,
-                          wall_seconds=time.perf_counter() - start,
+                          loss=result.loss if result else None, val_loss=val_loss,
+                          step_seconds=step_seconds, wall_seconds=time.perf_counter() - start,
                           checkpoint=self.last_checkpoint)
 
-    def _record(self, result, window_seconds: float, window_steps: int) -> dict:
+    def _after_step(self, result: StepResult, window: _Window, logs: _Logs | None, last: bool,
+                    val_loss: float | None) -> float | None:
+        """Validation, the metrics line, samples and the checkpoint due after this step.
+
+        Returns the latest validation loss (`val_loss` if none was computed now).
+        """
+        t = self.cfg.train
+        evaluate = self.data.valid is not None and t.eval_every > 0 and (
+            self.step % t.eval_every == 0 or last)
+        if evaluate:
+            val_loss = self.validation_loss()
+        diverged = not math.isfinite(result.loss)
+        if self.step % t.log_every == 0 or evaluate or last or diverged:
+            record = self._record(result, window.seconds, window.steps)
+            if evaluate:
+                record["val_loss"] = val_loss
+            if logs is not None:
+                logs.metrics.write(record)
+            window.reset()
+        if diverged:
+            raise TrainingError(
+                f"loss is {result.loss} at step {self.step}: training diverged; lower train.lr "
+                f"(now {t.lr}) or train.grad_clip, or resume from an earlier checkpoint"
+            )
+        if self.prompts and t.sample_every > 0 and (self.step % t.sample_every == 0 or last):
+            self._write_samples(logs.samples if logs is not None else None)
+        if (t.save_every > 0 and self.step % t.save_every == 0) or last:
+            self.save()
+            if self.is_main and time.perf_counter() - self._last_plot > PLOT_INTERVAL_S:
+                plot_run(self.run_dir)
+                self._last_plot = time.perf_counter()
+        return val_loss
+
+    def _record(self, result: StepResult, window_seconds: float, window_steps: int) -> dict:
         rates = throughput(self.tokens_per_step * window_steps, window_seconds,
                            self.flops_per_token, self.world_size, self.peak)
         return {
