@@ -7,7 +7,8 @@ Layout (read by `auroragpt.eval`, keep it exact):
         trainer_state.pt     optimizer, step, RNG states, data position (weights_only loadable)
         config.yaml          the effective config of the run
         tokenizer.model      the sentencepiece model the run trained with (when it has one)
-        checksums.json       sha256 of every file above
+        distcp/, deepspeed/  a parallel strategy's own sharded state (Engine.save_sharded)
+        checksums.json       sha256 of every file above, by relative path
     RUN_DIR/checkpoints/latest   text file naming the newest complete checkpoint directory
 
 A checkpoint is written into a hidden temporary directory and renamed into place, and `latest`
