@@ -99,7 +99,7 @@ def load_deepspeed_full_state_dict(ds_engine, state: dict[str, torch.Tensor]) ->
 
 
 # ----------------------------------------------------------------------------------------------
-# Resumable state: torch distributed checkpoint (none, ddp, fsdp)
+# Resumable state: torch distributed checkpoint (fsdp)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -127,8 +127,8 @@ def load_torch_state(module: nn.Module, optimizer: torch.optim.Optimizer, direct
     source = directory / TORCH_STATE_DIR
     if not source.is_dir():
         raise FileNotFoundError(
-            f"{source}: no torch distributed checkpoint here (was this run saved with a "
-            "zero1/2/3 strategy? those resume only under a zero strategy)"
+            f"{source}: no torch distributed checkpoint here; was this run saved under another "
+            "strategy? An fsdp run resumes from an fsdp checkpoint only"
         )
     # get_state_dict gives tensors in this run's layout; dcp.load fills them in place.
     model_state, optim_state = get_state_dict(module, optimizer)
@@ -165,8 +165,9 @@ def saved_dp_world_size(directory: Path) -> int:
     files = list((directory / DEEPSPEED_STATE_DIR / DEEPSPEED_TAG).glob("*zero_pp_rank_*_optim_states.pt"))
     if not files:
         raise FileNotFoundError(
-            f"{directory / DEEPSPEED_STATE_DIR / DEEPSPEED_TAG}: no DeepSpeed ZeRO checkpoint here "
-            "(was this run saved with none/ddp/fsdp? those resume only under those strategies)"
+            f"{directory / DEEPSPEED_STATE_DIR / DEEPSPEED_TAG}: no DeepSpeed ZeRO checkpoint "
+            "here; was this run saved under another strategy? A zero1/2/3 run resumes from a "
+            "zero1/2/3 checkpoint only"
         )
     return len(files)
 
