@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 WORKER = Path(__file__).with_name("worker.py")
 BIN = Path(sys.executable).parent  # the venv's torchrun, mpiexec (mpich) and auroragpt
 # Generous: the machine is shared with other test runs; load makes ranks slow, not wrong.
@@ -69,3 +71,11 @@ def train(launcher: str, nproc: int, strategy: str, out: Path, *extra: str) -> d
     run([*launch_prefix(launcher, nproc), str(WORKER), "--strategy", strategy,
          "--out", str(out), *extra])
     return json.loads((out / "report.json").read_text())
+
+
+def launcher_strategy_matrix(default: set[tuple[str, str]]) -> list:
+    """Every (launcher, strategy) pair as pytest params; those not in `default` are slow."""
+    return [pytest.param(launcher, strategy,
+                         marks=() if (launcher, strategy) in default else pytest.mark.slow)
+            for launcher in ("torchrun", "mpiexec")
+            for strategy in ("ddp", "fsdp", "zero1", "zero2", "zero3")]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from parallel_helpers import auroragpt_command, run
+from parallel_helpers import auroragpt_command, launcher_strategy_matrix, run
 
 STEPS = 6  # the debug preset validates at the last step, so val_loss is compared too
 
@@ -38,18 +38,8 @@ def assert_same_metrics(got: list[dict], want: list[dict]) -> None:
                                    rtol=1e-5, atol=0, msg=key)
 
 
-@pytest.mark.parametrize("launcher, strategy", [
-    ("torchrun", "zero3"),
-    ("mpiexec", "zero1"),
-    pytest.param("torchrun", "ddp", marks=slow),
-    pytest.param("torchrun", "fsdp", marks=slow),
-    pytest.param("torchrun", "zero1", marks=slow),
-    pytest.param("torchrun", "zero2", marks=slow),
-    pytest.param("mpiexec", "ddp", marks=slow),
-    pytest.param("mpiexec", "fsdp", marks=slow),
-    pytest.param("mpiexec", "zero2", marks=slow),
-    pytest.param("mpiexec", "zero3", marks=slow),
-])
+@pytest.mark.parametrize("launcher, strategy", launcher_strategy_matrix(
+    {("torchrun", "zero3"), ("mpiexec", "zero1")}))
 def test_two_ranks_write_the_losses_of_one_process(cli_reference, deepspeed_ops, launcher,
                                                     strategy):
     root, want = cli_reference

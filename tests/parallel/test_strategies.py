@@ -10,6 +10,7 @@ import json
 
 import pytest
 import torch
+from parallel_helpers import launcher_strategy_matrix
 from safetensors.torch import load_file
 
 from auroragpt.config import get_preset
@@ -54,18 +55,8 @@ def test_reference_exercises_clipping_and_learning(runs):
     assert ref["losses"][-1] < ref["losses"][0] - 0.1
 
 
-@pytest.mark.parametrize("launcher, strategy", [
-    ("torchrun", "ddp"),
-    ("torchrun", "fsdp"),
-    ("torchrun", "zero3"),
-    ("mpiexec", "zero1"),
-    pytest.param("torchrun", "zero1", marks=slow),
-    pytest.param("torchrun", "zero2", marks=slow),
-    pytest.param("mpiexec", "ddp", marks=slow),
-    pytest.param("mpiexec", "fsdp", marks=slow),
-    pytest.param("mpiexec", "zero2", marks=slow),
-    pytest.param("mpiexec", "zero3", marks=slow),
-])
+@pytest.mark.parametrize("launcher, strategy", launcher_strategy_matrix(
+    {("torchrun", "ddp"), ("torchrun", "fsdp"), ("torchrun", "zero3"), ("mpiexec", "zero1")}))
 def test_two_ranks_match_one_process(runs, launcher, strategy):
     assert_same_training(runs.get(launcher, 2, strategy, *SAVE, *OVERRIDES), reference(runs))
 
