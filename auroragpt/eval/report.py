@@ -203,10 +203,9 @@ def human_count(n: int) -> str:
 
 def write_plots(flat: list[dict], out: Path) -> list[str]:
     """One PNG per metric family vs tokens seen; returns the file names written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # NOTE: a bare Figure draws to files without touching pyplot's global backend, so
+    # notebooks keep their inline figures after training or evaluation.
+    from matplotlib.figure import Figure
 
     written = []
     families = [
@@ -220,7 +219,8 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
         series = _series(flat, selectors)
         if not series:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4.2))
+        fig = Figure(figsize=(7, 4.2))
+        ax = fig.subplots()
         for label, (xs, ys) in series.items():
             ax.plot(xs, ys, marker="o", label=label, **_style(label))
         ax.set_xlabel("tokens seen")
@@ -230,7 +230,6 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
         fig.tight_layout()
         tmp = out / f".{filename}.tmp"
         fig.savefig(tmp, format="png", dpi=110)
-        plt.close(fig)
         tmp.replace(out / filename)
         written.append(filename)
     return written

@@ -13,10 +13,9 @@ THROUGHPUT_PLOT = "throughput.png"
 
 def plot_run(run_dir: Path) -> list[Path]:
     """Write RUN_DIR/loss.png and RUN_DIR/throughput.png (atomically); return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+    # NOTE: a bare Figure draws to files without touching pyplot's global backend, so
+    # notebooks keep their inline figures after training or evaluation.
+    from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
     records = read_jsonl(run_dir / "metrics.jsonl")
@@ -24,7 +23,8 @@ def plot_run(run_dir: Path) -> list[Path]:
         return []
     written = []
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     train = [r for r in records if r.get("loss") is not None]
     ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
     val = [r for r in records if r.get("val_loss") is not None]
@@ -41,9 +41,9 @@ def plot_run(run_dir: Path) -> list[Path]:
     ax.grid(alpha=0.3)
     ax.legend()
     written.append(_save(fig, run_dir / LOSS_PLOT))
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     timed = [r for r in records if r.get("tokens_per_s")]
     tokens_per_s = [r["tokens_per_s"] for r in timed]
     ax.plot([r["step"] for r in timed], tokens_per_s)
@@ -61,7 +61,6 @@ def plot_run(run_dir: Path) -> list[Path]:
     ax.set_title(f"mean {mean:,.0f} tokens/s; {mfu}")
     ax.grid(alpha=0.3)
     written.append(_save(fig, run_dir / THROUGHPUT_PLOT))
-    plt.close(fig)
     return written
 
 

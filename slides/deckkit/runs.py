@@ -18,9 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-import matplotlib.pyplot as plt
-
 from auroragpt.eval import EvalSettings, evaluate, list_checkpoints
 from auroragpt.train import resolve_config, train
 
@@ -67,7 +64,7 @@ def demo_run(spec: DemoRun | None = None) -> Path:
     """The run directory of a finished run of `spec` (trained now if missing)."""
     spec = spec or current()
     run_dir = RUNS / spec.name
-    with _locked(RUNS / f"{spec.name}.lock"), _keeping_matplotlib_backend():
+    with _locked(RUNS / f"{spec.name}.lock"):
         steps = [c.step for c in list_checkpoints(run_dir)] if (run_dir / "checkpoints").is_dir() else []
         if spec.max_steps not in steps:
             if not steps and run_dir.exists():
@@ -81,21 +78,9 @@ def demo_evaluation(spec: DemoRun | None = None) -> tuple[Path, list[dict]]:
     """The run directory and one evaluation row per checkpoint, oldest first."""
     spec = spec or current()
     run_dir = demo_run(spec)
-    with _locked(RUNS / f"{spec.name}.eval.lock"), _keeping_matplotlib_backend():
+    with _locked(RUNS / f"{spec.name}.eval.lock"):
         rows = evaluate(run_dir, settings=spec.eval_settings(), progress=False)
     return run_dir, rows
-
-
-@contextmanager
-def _keeping_matplotlib_backend():
-    """Undo the library's `matplotlib.use("Agg")` (its run and eval plots are files only),
-    which would otherwise turn off the notebook's inline figures for the rest of the deck."""
-    backend = matplotlib.get_backend()
-    try:
-        yield
-    finally:
-        if matplotlib.get_backend() != backend:
-            plt.switch_backend(backend)
 
 
 @contextmanager
