@@ -11,13 +11,16 @@ setup-dev:
 	bash scripts/setup.sh dev
 
 # Train the tiny preset on the built-in corpora, evaluate its checkpoints, list the plots.
+# Run again, it resumes the same run (a finished run has nothing left to train).
 demo: setup
-	.venv/bin/auroragpt train --preset tiny --run-dir $(RUN_DIR)
+	.venv/bin/auroragpt train --preset tiny --run-dir $(RUN_DIR) \
+		$$([ -f $(RUN_DIR)/config.yaml ] && echo --resume)
 	.venv/bin/auroragpt eval $(RUN_DIR)
 	@echo "plots:"; ls -1 $(RUN_DIR)/*.png $(RUN_DIR)/eval/*.png 2>/dev/null || true
 
 # The whole test suite on 2 CPU workers; add PYTEST_ARGS=--runslow for the long runs.
 test: setup-dev
+	bash scripts/setup_browser.sh
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # Render every deck to self-contained HTML in slides/_site/: with Quarto where it is installed,
