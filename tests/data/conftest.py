@@ -35,18 +35,18 @@ def write_with_megatron(prefix: str, documents: list[np.ndarray], dtype=np.uint1
     builder.finalize(prefix + ".idx")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def gloo_group():
-    """megatron-core's blended path calls torch.distributed.get_rank(): one gloo rank."""
-    import os
-
+    """megatron-core's blended path calls torch.distributed.get_rank(): one gloo rank, torn
+    down after the module so later tests in the same worker start without a process group."""
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 2000))
-        dist.init_process_group("gloo", rank=0, world_size=1)
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     yield
+    if created:
+        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="session")
