@@ -275,9 +275,9 @@ def flops_per_token(model: ModelConfig, seq_len: int | None = None) -> float:
     """
     seq_len = seq_len or model.max_seq_len
     d = model.dim
-    matmul_params = count_parameters(model) - model.vocab_size * d * (
-        1 if model.tie_embeddings else 2
-    ) - (2 * model.n_layers + 1) * d + model.vocab_size * d
+    norms = (2 * model.n_layers + 1) * d
+    lookup_only = 0 if model.tie_embeddings else model.vocab_size * d  # untied tok_embeddings
+    matmul_params = count_parameters(model) - norms - lookup_only
     return 6.0 * matmul_params + 12.0 * model.n_layers * d * seq_len
 
 
