@@ -6,7 +6,7 @@ configs, the tokenizer and the built-in corpora are one attribute away.
 
 from __future__ import annotations
 
-import importlib
+from auroragpt.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -26,9 +26,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'auroragpt' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    return module if module.__name__.endswith("." + name) else getattr(module, name)
+__getattr__ = lazy_exports("auroragpt", _EXPORTS)

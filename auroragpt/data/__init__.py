@@ -5,7 +5,7 @@ Public names are imported lazily so that index building never pays for importing
 
 from __future__ import annotations
 
-import importlib
+from auroragpt.lazy import lazy_exports
 
 _EXPORTS = {
     "DataError": "auroragpt.data.errors",
@@ -29,8 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'auroragpt.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports("auroragpt.data", _EXPORTS)
