@@ -18,6 +18,7 @@ The model knows nothing of parallelism: `auroragpt.parallel` applies it from out
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class Attention(nn.Module):
         self.wo = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
-                start_pos: int = 0) -> torch.Tensor:
+                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
         B, T, _ = x.shape
         q = self.wq(x).view(B, T, self.n_heads, self.head_dim)
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim)
@@ -104,7 +105,16 @@ class Attention(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
 
         mask, is_causal = None, True
-        if cache is not None:
+        if cache is not None and isinstance(start_pos, torch.Tensor):
+            # positions (T,) in a tensor: static shapes for a compiled decode step. Keys and
+            # values are written in place; the whole cache is attended, later slots masked out.
+            cache_k, cache_v = cache[0][:B], cache[1][:B]
+            cache_k.index_copy_(2, start_pos, k)
+            cache_v.index_copy_(2, start_pos, v)
+            k, v = cache_k, cache_v  # (B, nkv, max_len, hd)
+            key_pos = torch.arange(k.shape[2], device=x.device)
+            mask, is_causal = key_pos[None, :] <= start_pos[:, None], False  # (T, max_len)
+        elif cache is not None:
             cache_k, cache_v = cache
             end = start_pos + T
             cache_k[:B, :, start_pos:end] = k
@@ -146,7 +156,7 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
-                start_pos: int = 0) -> torch.Tensor:
+                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), cos_sin, cache, start_pos)
         return h + self.feed_forward(self.ffn_norm(h))
 
@@ -197,19 +207,25 @@ class Transformer(nn.Module):
                 nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
-                start_pos: int = 0) -> torch.Tensor:
+                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
         """tokens: (B, T) ids (or (B, T, dim) hidden states on a stage without embeddings).
 
         Returns logits (B, T, vocab) in the compute dtype, or hidden states on a stage without
         an output layer. With `cache`, positions start at `start_pos` and keys/values are stored.
+        `start_pos` may instead be a (T,) tensor of the new tokens' positions: then no shape
+        depends on the position (what `torch.compile` needs to compile a decode step once), and
+        attention runs over the whole cache with a mask.
         """
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         T = h.shape[1]
-        if start_pos + T > self.rope.shape[0]:
+        if isinstance(start_pos, torch.Tensor):  # the caller keeps positions below max_seq_len
+            cos_sin = self.rope[start_pos]  # (T, hd/2, 2)
+        elif start_pos + T > self.rope.shape[0]:
             raise ValueError(
                 f"sequence of {start_pos + T} positions exceeds max_seq_len={self.rope.shape[0]}"
             )
-        cos_sin = self.rope[start_pos:start_pos + T]  # (T, hd/2, 2)
+        else:
+            cos_sin = self.rope[start_pos:start_pos + T]  # (T, hd/2, 2)
         for i, block in self.layers.items():
             layer_cache = None if cache is None else (cache.keys[int(i)], cache.values[int(i)])
             h = block(h, cos_sin, layer_cache, start_pos)
@@ -225,33 +241,49 @@ class Transformer(nn.Module):
     def stream(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None,
                stop_tokens: Sequence[int] = (), use_cache: bool = True,
-               generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+               generator: torch.Generator | None = None,
+               compile: bool = False) -> Iterator[torch.Tensor]:
         """Yield the next token of every sequence, (B,), until all stopped or max_new_tokens.
 
         prompt: (B, T) token ids. temperature 0 is greedy. A sequence that produced a stop
         token keeps yielding that token while others continue.
+
+        compile=True runs the one-token steps through `torch.compile` with static shapes (a
+        cache spanning max_seq_len, positions passed as tensors), so one compilation serves
+        every prompt and position at a batch size. Measured on one CPU core (RESULTS.md,
+        Training): 8-14 s of compilation once per process and batch size (2-3 s with
+        inductor's on-disk cache), then tokens 2x cheaper on models whose decode step is
+        dispatch overhead (0.2-4 M parameters) and 1.07x on a 32 M model, which reads its
+        weights from memory at every token; so it pays after thousands of tokens, not for a
+        training run's short samples, and stays opt-in.
         """
         B, T = prompt.shape
         total = min(T + max_new_tokens, self.config.max_seq_len)
         if T >= total:
             raise ValueError(f"prompt of {T} tokens leaves no room below max_seq_len={total}")
-        cache = KVCache.allocate(self, B, total) if use_cache else None
-        tokens = prompt
+        tokens = prompt.new_empty(B, total)  # (B, total): prompt, then each new token
+        tokens[:, :T] = prompt
+        cache = None
+        if use_cache:
+            cache = KVCache.allocate(self, B, self.config.max_seq_len if compile else total)
+        logits = self(prompt, cache=cache)[:, -1]  # (B, V); a cache is filled with the prompt
+        step = _compiled_decode_step() if compile else _decode_step
         stop = torch.tensor(list(stop_tokens), device=prompt.device, dtype=prompt.dtype)
         finished = torch.zeros(B, dtype=torch.bool, device=prompt.device)
         for pos in range(T, total):
-            if cache is None:
-                logits = self(tokens)[:, -1]
-            else:
-                start = 0 if pos == T else pos - 1
-                logits = self(tokens[:, start:pos], cache=cache, start_pos=start)[:, -1]
             next_token = sample_next(logits.float(), temperature, top_k, top_p, generator)
-            next_token = torch.where(finished, tokens[:, -1], next_token)  # (B,)
-            finished |= torch.isin(next_token, stop)
-            tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+            if len(stop_tokens):
+                next_token = torch.where(finished, tokens[:, pos - 1], next_token)  # (B,)
+                finished |= torch.isin(next_token, stop)
+            tokens[:, pos] = next_token
             yield next_token
-            if bool(finished.all()):
+            if pos + 1 == total or (len(stop_tokens) and bool(finished.all())):
                 return
+            if cache is None:
+                logits = self(tokens[:, :pos + 1])[:, -1]
+            else:
+                position = torch.tensor([pos], device=prompt.device) if compile else pos
+                logits = step(self, next_token[:, None], position, cache)
 
     @torch.no_grad()
     def generate(self, prompt: torch.Tensor, max_new_tokens: int, **kwargs) -> torch.Tensor:
@@ -279,6 +311,18 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | Non
         logits = logits.masked_fill(drop, float("-inf"))
     probs = logits.softmax(dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def _decode_step(model: Transformer, token: torch.Tensor, position: int | torch.Tensor,
+                 cache: KVCache) -> torch.Tensor:
+    """Logits (B, V) of one new token (B, 1) at `position`, stored in the cache."""
+    return model(token, cache=cache, start_pos=position)[:, -1]
+
+
+@functools.cache
+def _compiled_decode_step():
+    """`_decode_step` compiled once per process; it recompiles for a new model or batch size."""
+    return torch.compile(_decode_step, fullgraph=True, dynamic=False)
 
 
 def build_model(config: ModelConfig, device: torch.device | str = "cpu") -> Transformer:

@@ -144,3 +144,18 @@ def test_unsupported_llama_variants_are_refused(field, value):
           "num_hidden_layers": 1, "vocab_size": 10, "max_position_embeddings": 8, field: value}
     with pytest.raises(ValueError, match=field.split("_")[0] if field != "rope_scaling" else "rope"):
         model_config_from_hf(hf, source="x/config.json")
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_greedy_generation_equals_transformers_generate(compile):
+    """Our KV-cached generation (eager, and compiled with a static cache) picks the tokens of
+    transformers' own `generate`, end-of-sequence stopping switched off."""
+    cfg = CONFIGS["gqa-untied-w32"]
+    model = _randomised_model(cfg, seed=5)
+    hf = _hf_model(model)
+    hf.generation_config.eos_token_id = None
+    prompt = torch.randint(0, cfg.vocab_size, (2, 6), generator=torch.Generator().manual_seed(6))
+    ours = model.generate(prompt, 20, temperature=0, compile=compile)
+    with torch.no_grad():
+        theirs = hf.generate(prompt, max_new_tokens=20, do_sample=False, pad_token_id=0)
+    assert torch.equal(ours, theirs)
