@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     build.add_argument("--valid-samples", type=int, default=0)
     build.add_argument("--test-samples", type=int, default=0)
     build.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="local processes building indices")
+                       help="threads of this process building indices")
     build.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
                        help="this process's rank (spreads work; any value is safe)")
     build.set_defaults(func=_build_index)

@@ -12,17 +12,17 @@ The blend is a two-level hierarchy, as in ALCF's Megatron-DeepSpeed:
 
 When every file is its own corpus this is megatron-core's flat `BlendedDataset`, sample for
 sample. The greedy runs over a handful of corpora instead of thousands of files, and the
-per-file work is cut into chunks that every rank and worker process shares (see `cache`).
+per-file work is cut into chunks that every rank and builder thread shares (see `cache`).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +32,19 @@ from auroragpt.data.blending import build_blending_indices, normalize, sample_ta
 from auroragpt.data.errors import DataError
 from auroragpt.data.file_list import DataFileList
 from auroragpt.data.gpt import (
+    IndexBatch,
     SampleIndex,
     buffered_samples,
-    build_sample_index,
+    build_sample_indices,
+    offsets,
     plan_epochs,
     sample_tokens,
     split_documents,
 )
-from auroragpt.data.indexed import IndexedDataset, bin_path, idx_path, read_lengths
-from auroragpt.data.kernels import MegatronRandom, warm_up
+from auroragpt.data.indexed import IndexedDataset, IndexHeader, bin_path
+from auroragpt.data.kernels import MegatronRandom
 
-FORMAT_VERSION = 2  # bump when the cached arrays change meaning
+FORMAT_VERSION = 3  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
 _CHUNK_FILES = 256
 
@@ -52,6 +54,7 @@ class FilePlan:
     prefix: str
     corpus_id: int
     weight: float  # normalised over all files
+    sequences: int  # sequences (documents) in the file
     documents: tuple[int, int]  # document range of the split
     tokens: int  # tokens per epoch of the split
     target: int  # samples this file contributes to the blend
@@ -98,9 +101,9 @@ def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
         raise DataError(f"seq_length={seq_length} must be > 1")
     identities = []
     for entry in file_list.entries:
-        try:
-            identities.append([cache.file_identity(idx_path(entry.prefix)),
-                               cache.file_identity(bin_path(entry.prefix))])
+        try:  # NOTE: plain strings, not Paths: this runs for thousands of files
+            identities.append([cache.file_identity(f"{entry.prefix}.idx"),
+                               cache.file_identity(f"{entry.prefix}.bin")])
         except FileNotFoundError as err:
             raise DataError(f"{file_list.source}:{entry.line}: missing {err.filename}") from None
     request = [FORMAT_VERSION, seq_length, num_samples, seed, split, split_name,
@@ -108,11 +111,11 @@ def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
     saved = Path(cache_dir) / f"plan-{cache.stable_hash(request)}.json" if cache_dir else None
     if saved is not None and saved.exists():
         return _load_plan(saved)
-    plan = _make_plan(file_list, seq_length, num_samples, seed, split, split_name)
+    plan = _make_plan(file_list, seq_length, num_samples, seed, split, split_name, identities)
     _assign_chunks(plan, identities)
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text_atomic(saved, json.dumps(asdict(plan)))
+        cache.write_text_atomic(saved, json.dumps({**vars(plan), "files": [vars(f) for f in plan.files]}))
     return plan
 
 
@@ -122,43 +125,39 @@ def _load_plan(path: Path) -> BlendPlan:
     return BlendPlan(**data)
 
 
-# Lengths read while planning, reused by the chunk builds of the same process (and of the
-# helpers it forks), so each .idx is read once per cold build.
-_lengths_read: dict[str, np.ndarray] = {}
-
-
-def _lengths(prefix: str) -> np.ndarray:
-    lengths = _lengths_read.pop(prefix, None)
-    return lengths if lengths is not None else read_lengths(idx_path(prefix))[1]
-
-
 def _make_plan(file_list: DataFileList, seq_length: int, num_samples: int, seed: int,
-               split: str, split_name: str) -> BlendPlan:
+               split: str, split_name: str, identities: list) -> BlendPlan:
+    """Reads a few bytes of each `.idx` (header, two pointers), never its arrays."""
     corpora = file_list.corpora
     weights = normalize([entry.weight for entry in file_list.entries])
     targets = sample_targets(weights, num_samples)
     files = []
-    for entry, weight, target in zip(file_list.entries, weights.tolist(), targets, strict=True):
+    for entry, weight, target, (_, (_, bin_size, _)) in zip(
+            file_list.entries, weights.tolist(), targets, identities, strict=True):
         where = f"{file_list.source}:{entry.line} ({entry.prefix})"
         try:
-            lengths = read_lengths(idx_path(entry.prefix))[1]
+            with IndexHeader(f"{entry.prefix}.idx") as header:
+                count = header.sequence_count
+                documents = split_documents(split, split_name, count)
+                if documents is None or documents[0] == documents[1]:
+                    raise DataError(f"split {split!r} leaves no documents of its {count} for "
+                                    f"{split_name}")
+                total = header.token_offset(count)
+                end = total if documents[1] == count else header.token_offset(documents[1])
+                tokens = end - header.token_offset(documents[0])
+                indexed = total * header.dtype.itemsize
         except DataError as err:
             raise DataError(f"{where}: {err}") from None
-        count = lengths.shape[0]
-        documents = split_documents(split, split_name, count)
-        if documents is None or documents[0] == documents[1]:
-            raise DataError(
-                f"{where}: split {split!r} leaves no documents of its {count} for {split_name}"
-            )
-        tokens = int(lengths[documents[0]:documents[1]].sum(dtype=np.int64))
+        if indexed != bin_size:
+            raise DataError(f"{where}: {bin_path(entry.prefix)} has {bin_size} bytes but its .idx "
+                            f"indexes {indexed}; the pair is mismatched or truncated")
         built = buffered_samples(target)
         try:
             epochs = plan_epochs(tokens, seq_length, built).num_epochs
         except DataError as err:
             raise DataError(f"{where}: {split_name} split: {err}") from None
-        _lengths_read[entry.prefix] = lengths
-        files.append(FilePlan(entry.prefix, corpora.index(entry.corpus), weight, documents,
-                              tokens, target, built, epochs))
+        files.append(FilePlan(entry.prefix, corpora.index(entry.corpus), weight, count,
+                              documents, tokens, target, built, epochs))
     corpus_weights = [0.0] * len(corpora)
     for plan in files:
         corpus_weights[plan.corpus_id] += plan.weight
@@ -192,15 +191,19 @@ def _assign_chunks(plan: BlendPlan, identities: list) -> None:
 
 
 def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
-    arrays = {}
-    for i in plan.chunks[chunk]:
-        f = plan.files[i]
-        lengths = _lengths(f.prefix)
-        index = build_sample_index(lengths, f.documents, plan.seq_length, f.built, plan.seed)
-        arrays[f"{i}.document"] = index.document_index
-        arrays[f"{i}.sample"] = index.sample_index
-        arrays[f"{i}.shuffle"] = index.shuffle_index
-    cache.write_bundle(path, arrays, {"files": plan.chunks[chunk]})
+    members = [plan.files[i] for i in plan.chunks[chunk]]
+    starts = offsets([f.sequences for f in members])
+    lengths = np.empty(starts[-1], np.int32)  # every member's lengths, read straight in
+    for f, begin, end in zip(members, starts[:-1], starts[1:], strict=True):
+        with IndexHeader(f"{f.prefix}.idx") as header:
+            header.lengths(out=lengths[begin:end])
+    batch = build_sample_indices(lengths, starts, [f.documents for f in members],
+                                 plan.seq_length, [f.built for f in members], plan.seed)
+    for f, tokens in zip(members, batch.tokens.tolist(), strict=True):
+        if tokens != f.tokens:
+            raise DataError(f"{f.prefix}.idx: its sequence lengths and sequence pointers "
+                            "disagree (or it changed while the index was built)")
+    cache.write_bundle(path, vars(batch), {"files": plan.chunks[chunk]})
 
 
 class PoolLayout:
@@ -281,41 +284,32 @@ def _units(plan: BlendPlan, cache_dir: Path) -> list[cache.Unit]:
     return units
 
 
-def _worker_main(units: list[cache.Unit], worker: int) -> None:
-    cache.run_units(units, _build_unit, worker=worker, wait=False)
-
-
 def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: int = 1,
                 progress: bool = True) -> dict:
     """Make sure every index file of `plan` is in `cache_dir`; returns build statistics.
 
-    Safe to call from every rank at once and from concurrent jobs; `workers` local processes
-    (this one included) take units in parallel.
+    Safe to call from every rank at once and from concurrent jobs; `workers` threads of this
+    process take units in parallel (the compiled kernels, file reads and writes release the
+    GIL, so threads use the cores without forking or pickling anything).
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     units = _units(plan, cache_dir)
     start = time.perf_counter()
+    for unit in units:  # only a machine crash leaves one (see `cache.write_bundle`)
+        if unit.path.exists() and not cache.bundle_complete(unit.path):
+            unit.path.unlink(missing_ok=True)
     missing = sum(not u.path.exists() for u in units)
-    helpers = []
-    # NOTE: daemonic processes (a multiprocessing.Pool worker) may not start children.
-    if missing > 1 and workers > 1 and not multiprocessing.current_process().daemon:
-        warm_up()
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        for p in range(1, min(workers, missing)):
-            proc = context.Process(target=_worker_main, args=(units, rank * workers + p))
-            proc.start()
-            helpers.append(proc)
+    helpers = max(0, min(workers, missing) - 1)
     bar = _progress_bar(len(units), plan, progress and missing > 0)
-    built = cache.run_units(units, _build_unit, worker=rank * workers,
-                            on_progress=bar.update_to if bar else None)
-    for proc in helpers:
-        proc.join()
-        if proc.exitcode:
-            raise DataError(f"index builder process exited with code {proc.exitcode}")
+    with ThreadPoolExecutor(helpers or 1) as pool:
+        futures = [pool.submit(cache.run_units, units, _build_unit, worker=rank * workers + t,
+                               wait=False) for t in range(1, helpers + 1)]
+        built = cache.run_units(units, _build_unit, worker=rank * workers,
+                                on_progress=bar.update_to if bar else None)
+        built += sum(future.result() for future in futures)
     if bar:
         bar.close()
-    _lengths_read.clear()
     return {"units": len(units), "missing": missing, "built_here": built,
             "seconds": time.perf_counter() - start}
 
@@ -361,7 +355,7 @@ class BlendedDataset:
         self.pool = PoolLayout(self.plan)
         self.report = meta["report"]
         self._chunk_of = {i: c for c, members in enumerate(self.plan.chunks) for i in members}
-        self._chunks: dict[int, dict[str, np.ndarray]] = {}
+        self._chunks: dict[int, IndexBatch] = {}
         self._files: dict[int, tuple[IndexedDataset, SampleIndex]] = {}
 
     def __getstate__(self) -> dict:
@@ -392,10 +386,9 @@ class BlendedDataset:
         if i not in self._files:
             c = self._chunk_of[i]
             if c not in self._chunks:
-                self._chunks[c] = cache.read_bundle(self.plan.chunk_path(self.cache_dir, c))[0]
-            arrays = self._chunks[c]
-            index = SampleIndex(arrays[f"{i}.document"], arrays[f"{i}.sample"],
-                                arrays[f"{i}.shuffle"])
+                arrays = cache.read_bundle(self.plan.chunk_path(self.cache_dir, c))[0]
+                self._chunks[c] = IndexBatch(**arrays)
+            index = self._chunks[c].file(self.plan.chunks[c].index(i))
             self._files[i] = (IndexedDataset(self.plan.files[i].prefix), index)
         return self._files[i]
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auroragpt.data.errors import DataError
-from auroragpt.data.indexed import bin_path, idx_path
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,7 @@ def parse_file_list(text: str, source: str, base_dir: str | Path = ".",
             )
         prefix = os.path.abspath(os.path.join(base_dir, os.path.expanduser(fields[1])))
         if check_files:
-            missing = [str(p) for p in (bin_path(prefix), idx_path(prefix))
-                       if not os.path.isfile(p)]
+            missing = [p for p in (f"{prefix}.bin", f"{prefix}.idx") if not os.path.isfile(p)]
             if missing:
                 raise DataError(f"{source}:{number}: prefix {fields[1]!r}: missing {', '.join(missing)}")
         corpus = fields[2] if len(fields) == 3 else prefix

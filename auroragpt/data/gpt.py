@@ -13,13 +13,13 @@ each equal, element for element and dtype for dtype, to megatron-core 0.16's `GP
 - shuffle index: a permutation of the samples (the last epoch's samples permuted among
   themselves when it is separate).
 
-All three come from one `RandomState(seed)`, drawn in that order. Megatron builds the sample
-index with a per-sample C++ loop; here it is one `searchsorted` of every sample's start
-position into the cumulative document lengths, with token counts in int64 throughout.
+All three come from one `RandomState(seed)`, drawn in that order, and are filled by one
+compiled pass per file (`kernels.fill_gpt_indices`) with token counts in int64 throughout.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ import numpy as np
 
 from auroragpt.data.errors import DataError
 from auroragpt.data.indexed import IndexedDataset
-from auroragpt.data.kernels import MegatronRandom
+from auroragpt.data.kernels import fill_gpt_indices
 
 SPLIT_NAMES = ("train", "valid", "test")
 SEPARATE_LAST_EPOCH_THRESHOLD = 0.80  # Megatron's: shuffle a final epoch apart below this use
@@ -37,8 +37,9 @@ _INT32_MAX = int(np.iinfo(np.int32).max)
 _UINT32_MAX = int(np.iinfo(np.uint32).max)
 
 
-def split_bounds(split: str) -> list[tuple[float, float] | None]:
-    """Megatron's split matrix: '98,2,0' -> [(0, 0.98), (0.98, 1.0), None].
+@functools.cache
+def split_bounds(split: str) -> tuple[tuple[float, float] | None, ...]:
+    """Megatron's split matrix: '98,2,0' -> ((0, 0.98), (0.98, 1.0), None), cached.
 
     NOTE: the floats are normalised and accumulated exactly as megatron-core does, because
     the document ranges are rounded from them and must agree to the document.
@@ -52,7 +53,8 @@ def split_bounds(split: str) -> list[tuple[float, float] | None]:
     edges = [0.0]
     for fraction in fractions:
         edges.append(edges[-1] + fraction)
-    return [(lo, hi) if hi > lo else None for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return tuple((lo, hi) if hi > lo else None
+                 for lo, hi in zip(edges[:-1], edges[1:], strict=True))
 
 
 def split_documents(split: str, split_name: str, num_documents: int) -> tuple[int, int] | None:
@@ -111,47 +113,73 @@ def plan_epochs(tokens_per_epoch: int, seq_length: int, num_samples: int | None)
     return EpochPlan(tokens_per_epoch, num_epochs, total, separate, before_last)
 
 
+@dataclass
+class IndexBatch:
+    """The GPT indices of several files in shared arrays: one allocation, one compiled pass.
+
+    File f's arrays are the [starts[f], starts[f + 1]) slices of each; `file(f)` views them.
+    """
+
+    tokens: np.ndarray  # (files,) int64: tokens per epoch of each file's documents
+    document_index: np.ndarray  # int32
+    document_starts: np.ndarray  # (files + 1,) int64
+    sample_index: np.ndarray  # (rows, 2) int32, or int64 when a file needs it
+    sample_starts: np.ndarray
+    shuffle_index: np.ndarray  # uint32, or int64 when a file needs it
+    shuffle_starts: np.ndarray
+
+    def file(self, f: int) -> SampleIndex:
+        return SampleIndex(self.document_index[self.document_starts[f]:self.document_starts[f + 1]],
+                           self.sample_index[self.sample_starts[f]:self.sample_starts[f + 1]],
+                           self.shuffle_index[self.shuffle_starts[f]:self.shuffle_starts[f + 1]])
+
+
+def offsets(counts: list[int] | np.ndarray) -> np.ndarray:
+    """[0, c0, c0 + c1, ...] as int64: where each of consecutive parts starts, then the end."""
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+
+
+def build_sample_indices(lengths: np.ndarray, length_starts: np.ndarray,
+                         documents: list[tuple[int, int]], seq_length: int,
+                         num_samples: list[int | None], seed: int) -> IndexBatch:
+    """Megatron-identical indices of several files in one pass.
+
+    File f's sequence lengths are `lengths[length_starts[f]:length_starts[f + 1]]` (int32);
+    its indices cover its documents [begin, end) for `num_samples[f]` samples (None: one
+    epoch).
+    """
+    begins = np.array([b for b, _ in documents], np.int64)
+    ends = np.array([e for _, e in documents], np.int64)
+    cumulative = offsets(lengths)  # (total + 1,) int64
+    tokens = cumulative[length_starts[:-1] + ends] - cumulative[length_starts[:-1] + begins]
+    plans = [plan_epochs(int(t), seq_length, n)
+             for t, n in zip(tokens.tolist(), num_samples, strict=True)]
+    epochs = np.array([p.num_epochs for p in plans], np.int64)
+    document_starts = offsets(epochs * (ends - begins))
+    sample_starts = offsets([p.num_samples + 1 for p in plans])
+    shuffle_starts = offsets([p.num_samples for p in plans])
+    wide = max(int(np.max(np.diff(document_starts), initial=0)),
+               int(lengths.max(initial=0))) > _INT32_MAX
+    long = max((p.num_samples for p in plans), default=0) >= _UINT32_MAX - 1
+    batch = IndexBatch(tokens, np.empty(document_starts[-1], np.int32), document_starts,
+                       np.empty((sample_starts[-1], 2), np.int64 if wide else np.int32),
+                       sample_starts, np.empty(shuffle_starts[-1], np.int64 if long else np.uint32),
+                       shuffle_starts)
+    fill_gpt_indices(
+        lengths, length_starts, begins, ends, epochs,
+        np.array([p.separate_last_epoch for p in plans], np.bool_),
+        np.array([p.samples_before_last_epoch for p in plans], np.int64), seq_length, seed,
+        batch.document_index, document_starts, batch.sample_index, sample_starts,
+        batch.shuffle_index, shuffle_starts)
+    return batch
+
+
 def build_sample_index(sequence_lengths: np.ndarray, documents: tuple[int, int],
                        seq_length: int, num_samples: int | None, seed: int) -> SampleIndex:
     """Megatron-identical document, sample and shuffle indices for documents [begin, end)."""
-    begin, end = documents
-    tokens = int(sequence_lengths[begin:end].sum(dtype=np.int64))
-    plan = plan_epochs(tokens, seq_length, num_samples)
-    rng = MegatronRandom(seed)
-
-    epoch_documents = np.arange(begin, end, dtype=np.int32)
-    if plan.separate_last_epoch:
-        head = np.tile(epoch_documents, plan.num_epochs - 1)
-        rng.shuffle(head)
-        last = epoch_documents.copy()
-        rng.shuffle(last)
-        document_index = np.concatenate([head, last])
-    else:
-        document_index = np.tile(epoch_documents, plan.num_epochs)
-        rng.shuffle(document_index)
-
-    # Sample s >= 1 starts at token s * seq_length of the concatenated stream; it is recorded
-    # as (position in document_index, offset) of the document holding that token.
-    ends = np.cumsum(sequence_lengths[document_index], dtype=np.int64)  # (epochs * docs,)
-    starts = np.arange(1, plan.num_samples + 1, dtype=np.int64) * seq_length
-    position = np.searchsorted(ends, starts, side="right")
-    offset = starts - ends[position] + sequence_lengths[document_index[position]]
-    wide = max(document_index.shape[0], int(sequence_lengths.max(initial=0))) > _INT32_MAX
-    sample_index = np.zeros((plan.num_samples + 1, 2), np.int64 if wide else np.int32)
-    sample_index[1:, 0] = position
-    sample_index[1:, 1] = offset
-
-    index_dtype = np.int64 if plan.num_samples >= _UINT32_MAX - 1 else np.uint32
-    if plan.separate_last_epoch:
-        head = np.arange(plan.samples_before_last_epoch, dtype=index_dtype)
-        rng.shuffle(head)
-        last = np.arange(plan.samples_before_last_epoch, plan.num_samples, dtype=index_dtype)
-        rng.shuffle(last)
-        shuffle_index = np.concatenate([head, last])
-    else:
-        shuffle_index = np.arange(plan.num_samples, dtype=index_dtype)
-        rng.shuffle(shuffle_index)
-    return SampleIndex(document_index, sample_index, shuffle_index)
+    lengths = np.ascontiguousarray(sequence_lengths, np.int32)
+    return build_sample_indices(lengths, offsets([lengths.size]), [documents], seq_length,
+                                [num_samples], seed).file(0)
 
 
 def sample_tokens(corpus: IndexedDataset, index: SampleIndex, k: int,

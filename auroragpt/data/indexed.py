@@ -131,9 +131,9 @@ class IndexedDataset:
         return int(self.sequence_lengths.sum(dtype=np.int64))
 
 
-def _read_header(path: Path, f) -> tuple[np.dtype, int, int]:
+def _read_header(path: Path, fd: int) -> tuple[np.dtype, int, int]:
     """Validate the fixed header and the file size; (dtype, S, D)."""
-    header = f.read(HEADER_BYTES)
+    header = os.pread(fd, HEADER_BYTES, 0)
     if len(header) < HEADER_BYTES:
         raise DataError(f"{path}: truncated header ({len(header)} of {HEADER_BYTES} bytes)")
     if header[:9] != MAGIC:
@@ -144,7 +144,7 @@ def _read_header(path: Path, f) -> tuple[np.dtype, int, int]:
     if code not in DTYPE_CODES:
         raise DataError(f"{path}: unknown dtype code {code}, expected one of 1-8")
     expected = HEADER_BYTES + seq_count * (4 + 8) + doc_count * 8
-    size = os.fstat(f.fileno()).st_size
+    size = os.fstat(fd).st_size
     if size < expected:
         raise DataError(
             f"{path}: truncated: {size} bytes, but the header promises {seq_count} sequences "
@@ -161,32 +161,74 @@ def _check_documents(path: Path, first: int, last: int, doc_count: int, seq_coun
         )
 
 
+def _read_int(fd: int, offset: int, size: int) -> int:
+    return int.from_bytes(os.pread(fd, size, offset), "little", signed=True)
+
+
+class IndexHeader:
+    """An `.idx` opened for point reads: its validated header and single entries, no arrays.
+
+    A planner sizes thousands of files from a few bytes of each: the tokens of sequences
+    [b, e) are `token_offset(e) - token_offset(b)`, from two pointers.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = path
+        self._fd = os.open(path, os.O_RDONLY)
+        try:
+            self.dtype, self.sequence_count, self.document_count = _read_header(self.path, self._fd)
+            documents, count = HEADER_BYTES + 12 * self.sequence_count, self.document_count
+            first = _read_int(self._fd, documents, 8) if count else -1
+            last = _read_int(self._fd, documents + 8 * (count - 1), 8) if count else -1
+            _check_documents(self.path, first, last, count, self.sequence_count)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def __enter__(self) -> IndexHeader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self._fd)
+
+    def token_offset(self, sequence: int) -> int:
+        """Where sequence i starts in `.bin`, in tokens; i = S gives the token count."""
+        if sequence == self.sequence_count:
+            if sequence == 0:
+                return 0
+            last = sequence - 1
+            return self.token_offset(last) + _read_int(self._fd, HEADER_BYTES + 4 * last, 4)
+        pointer = _read_int(self._fd, HEADER_BYTES + 4 * self.sequence_count + 8 * sequence, 8)
+        return pointer // self.dtype.itemsize
+
+    def lengths(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Every sequence length, int32, checked non-negative (read into `out` if given)."""
+        lengths = np.empty(self.sequence_count, np.int32) if out is None else out
+        if lengths.shape != (self.sequence_count,) or lengths.dtype != np.int32:
+            raise DataError(f"{self.path}: holds {self.sequence_count} sequences, not "
+                            f"{lengths.shape[0]} (did it change since it was planned?)")
+        if os.preadv(self._fd, [lengths], HEADER_BYTES) != lengths.nbytes:
+            raise DataError(f"{self.path}: changed while being read")
+        if lengths.size and lengths.min() < 0:
+            raise DataError(f"{self.path}: negative sequence length")
+        return lengths
+
+
 def read_index(path: Path) -> tuple[np.dtype, int, int, np.ndarray, np.ndarray, np.ndarray]:
     """Parse and validate an `.idx`, memory-mapped: (dtype, S, D, lengths, pointers, documents)."""
-    with open(path, "rb") as f:
-        dtype, seq_count, doc_count = _read_header(path, f)
+    with IndexHeader(path) as header:
+        dtype, seq_count, doc_count = header.dtype, header.sequence_count, header.document_count
     mm = np.memmap(path, dtype=np.uint8, mode="r")
     lengths = np.frombuffer(mm, np.int32, seq_count, HEADER_BYTES)
     pointers = np.frombuffer(mm, np.int64, seq_count, HEADER_BYTES + 4 * seq_count)
     documents = np.frombuffer(mm, np.int64, doc_count, HEADER_BYTES + 12 * seq_count)
-    _check_documents(path, int(documents[0]) if doc_count else -1,
-                     int(documents[-1]) if doc_count else -1, doc_count, seq_count)
     return dtype, seq_count, doc_count, lengths, pointers, documents
 
 
 def read_lengths(path: Path) -> tuple[np.dtype, np.ndarray]:
     """Validate an `.idx` and read just its sequence lengths (fast: no mmap set-up)."""
-    with open(path, "rb") as f:
-        dtype, seq_count, doc_count = _read_header(path, f)
-        lengths = np.fromfile(f, np.int32, seq_count)
-        f.seek(HEADER_BYTES + 12 * seq_count)
-        first = int.from_bytes(f.read(8), "little", signed=True) if doc_count else -1
-        f.seek(HEADER_BYTES + 12 * seq_count + 8 * (doc_count - 1))
-        last = int.from_bytes(f.read(8), "little", signed=True) if doc_count else -1
-    _check_documents(path, first, last, doc_count, seq_count)
-    if seq_count and lengths.min() < 0:
-        raise DataError(f"{path}: negative sequence length")
-    return dtype, lengths
+    with IndexHeader(path) as header:
+        return header.dtype, header.lengths()
 
 
 class IndexedDatasetWriter:

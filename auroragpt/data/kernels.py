@@ -1,6 +1,6 @@
 """The two inherently sequential loops of index building, compiled with numba.
 
-Everything else in the pipeline is vectorised numpy. These two are not vectorisable and must
+Everything else in the pipeline is vectorised numpy. These loops are not vectorisable and must
 reproduce megatron-core bit for bit:
 
 - `MegatronRandom.shuffle`: numpy's legacy `RandomState.shuffle` (Fisher-Yates driven by
@@ -13,14 +13,22 @@ reproduce megatron-core bit for bit:
   lag of a heavy dataset can exceed one sample (we measured 1.55), so counts are not a
   rounding of weight * position and the choice at step t depends on every earlier choice.
   We run it over corpora (a handful), not over files, so it costs O(samples * corpora).
+- `fill_gpt_indices`: one file's document, sample and shuffle indices (see `gpt.py`) in one
+  pass: the shuffles above, plus the walk over the shuffled document lengths that finds where
+  each sample starts (Megatron's `build_sample_idx`).
+
+Every kernel releases the GIL, so threads build the indices of different files at once.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numba
 import numpy as np
 
 _WORDS_PER_ELEMENT = 1.3  # rejection sampling uses < 2 draws per element on average
+_WORDS_PER_ELEMENT_BOUND = 1.45  # ... and 2 ln 2 ~ 1.386 on average over a whole shuffle
 
 
 @numba.njit(cache=True, nogil=True)
@@ -63,17 +71,29 @@ class _WordStream:
     def __init__(self, seed: int):
         self.state = np.random.RandomState(seed)
         self.words = np.empty(0, np.uint32)
+        self.lock = threading.Lock()
 
     def ensure(self, count: int) -> np.ndarray:
-        if self.words.shape[0] < count:
-            extra = max(count - self.words.shape[0], self.words.shape[0], 1 << 16)
-            # A full-range uint32 draw from the legacy generator is exactly one raw word.
-            more = self.state.randint(0, 2**32, size=extra, dtype=np.uint32)
-            self.words = np.concatenate([self.words, more])
-        return self.words
+        """At least `count` words. Growing makes a new array, so arrays handed out earlier
+        stay valid for the threads still reading them."""
+        with self.lock:
+            if self.words.shape[0] < count:
+                extra = max(count - self.words.shape[0], self.words.shape[0], 1 << 16)
+                # A full-range uint32 draw from the legacy generator is exactly one raw word.
+                more = self.state.randint(0, 2**32, size=extra, dtype=np.uint32)
+                self.words = np.concatenate([self.words, more])
+            return self.words
 
 
 _streams: dict[int, _WordStream] = {}
+_streams_lock = threading.Lock()
+
+
+def word_stream(seed: int) -> _WordStream:
+    with _streams_lock:
+        if seed not in _streams:
+            _streams[seed] = _WordStream(seed)
+        return _streams[seed]
 
 
 class MegatronRandom:
@@ -81,9 +101,7 @@ class MegatronRandom:
     in the same order, compiled."""
 
     def __init__(self, seed: int):
-        if seed not in _streams:
-            _streams[seed] = _WordStream(seed)
-        self.stream = _streams[seed]
+        self.stream = word_stream(seed)
         self.position = 0  # words consumed so far
 
     def shuffle(self, values: np.ndarray) -> None:
@@ -105,6 +123,97 @@ class MegatronRandom:
 
 
 @numba.njit(cache=True, nogil=True)
+def _shuffle_whole(values, words, pos):
+    """Shuffle all of `values` from word `pos`: the next word position, -1 if words ran out."""
+    i, pos = _fisher_yates(values, words, pos, values.shape[0] - 1)
+    return pos if i == 0 else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _gpt_indices(lengths, begin, end, epochs, separate, samples_before_last, seq_length,
+                 words, document_index, sample_index, shuffle_index):
+    """Fill the three arrays (sized by the caller) from words[0:]; False if words ran out.
+
+    Draw order is Megatron's: documents (the last epoch apart when `separate`), then samples.
+    """
+    n = end - begin
+    for e in range(epochs):
+        for d in range(n):
+            document_index[e * n + d] = begin + d
+    head = (epochs - 1) * n if separate else epochs * n
+    pos = _shuffle_whole(document_index[:head], words, 0)
+    if separate and pos >= 0:
+        pos = _shuffle_whole(document_index[head:], words, pos)
+    if pos < 0:
+        return False
+
+    # Sample s starts at token s * seq_length of the concatenated documents: in the first
+    # document (position) whose end lies beyond that token, at its offset in that document.
+    num_samples = shuffle_index.shape[0]
+    sample_index[0, 0] = 0
+    sample_index[0, 1] = 0
+    position = 0
+    length = np.int64(lengths[document_index[0]])
+    doc_end = length
+    for s in range(1, num_samples + 1):
+        start = np.int64(s) * seq_length
+        while doc_end <= start:
+            position += 1
+            length = np.int64(lengths[document_index[position]])
+            doc_end += length
+        sample_index[s, 0] = position
+        sample_index[s, 1] = start - (doc_end - length)
+
+    for s in range(num_samples):
+        shuffle_index[s] = s
+    head = samples_before_last if separate else num_samples
+    pos = _shuffle_whole(shuffle_index[:head], words, pos)
+    if separate and pos >= 0:
+        pos = _shuffle_whole(shuffle_index[head:], words, pos)
+    return pos >= 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _gpt_indices_batch(first, lengths, length_starts, begins, ends, epochs, separate,
+                       samples_before_last, seq_length, words, document_index, document_starts,
+                       sample_index, sample_starts, shuffle_index, shuffle_starts):
+    """`_gpt_indices` for files first, first + 1, ...: file f's arrays are the [starts[f],
+    starts[f + 1]) slices. The file whose words ran out, or -1 when all are done."""
+    for f in range(first, begins.shape[0]):
+        done = _gpt_indices(lengths[length_starts[f]:length_starts[f + 1]], begins[f], ends[f],
+                            epochs[f], separate[f], samples_before_last[f], seq_length, words,
+                            document_index[document_starts[f]:document_starts[f + 1]],
+                            sample_index[sample_starts[f]:sample_starts[f + 1]],
+                            shuffle_index[shuffle_starts[f]:shuffle_starts[f + 1]])
+        if not done:
+            return f
+    return -1
+
+
+def fill_gpt_indices(lengths: np.ndarray, length_starts: np.ndarray, begins: np.ndarray,
+                     ends: np.ndarray, epochs: np.ndarray, separate: np.ndarray,
+                     samples_before_last: np.ndarray, seq_length: int, seed: int,
+                     document_index: np.ndarray, document_starts: np.ndarray,
+                     sample_index: np.ndarray, sample_starts: np.ndarray,
+                     shuffle_index: np.ndarray, shuffle_starts: np.ndarray) -> None:
+    """Fill several files' GPT indices in place (see `gpt.build_sample_indices`).
+
+    Every file draws from the start of `RandomState(seed)`'s stream, as Megatron seeds each
+    dataset alike. Runs without the GIL, so threads can fill different batches at once.
+    """
+    stream = word_stream(seed)
+    largest = int(np.max(np.diff(document_starts) + np.diff(shuffle_starts), initial=0))
+    need = int(_WORDS_PER_ELEMENT_BOUND * largest) + 4096
+    first = 0
+    while first >= 0:
+        first = _gpt_indices_batch(first, lengths, length_starts, begins, ends, epochs, separate,
+                                   samples_before_last, seq_length, stream.ensure(need),
+                                   document_index, document_starts, sample_index,
+                                   sample_starts, shuffle_index, shuffle_starts)
+        need *= 2  # an unlucky run of rejections: redo that file with more words
+
+
+@numba.njit(cache=True, nogil=True)
 def greedy_blend(weights, size):
     """megatron-core's greedy blend: (dataset of each sample, its index within that dataset).
 
@@ -115,25 +224,19 @@ def greedy_blend(weights, size):
     dataset_index = np.empty(size, np.int16)
     dataset_sample_index = np.empty(size, np.int64)
     counts = np.zeros(n, np.int64)
+    errors = np.empty(n, np.float64)
     for t in range(size):
         x = max(float(t), 1.0)
+        for i in range(n):
+            errors[i] = weights[i] * x - float(counts[i])
+        # NOTE: selects, not branches: which corpus wins is unpredictable (20% faster).
         best = 0
-        best_error = weights[0] * x - float(counts[0])
+        best_error = errors[0]
         for i in range(1, n):
-            error = weights[i] * x - float(counts[i])
-            if error > best_error:
-                best_error = error
-                best = i
+            better = errors[i] > best_error
+            best = i if better else best
+            best_error = errors[i] if better else best_error
         dataset_index[t] = best
         dataset_sample_index[t] = counts[best]
         counts[best] += 1
     return dataset_index, dataset_sample_index
-
-
-def warm_up() -> None:
-    """Load the compiled kernels now (numba's first call costs ~0.3 s): call before forking
-    helper processes so they inherit them instead of each loading its own."""
-    _fisher_yates(np.zeros(2, np.int32), np.zeros(4, np.uint32), 0, 1)
-    _fisher_yates(np.zeros(2, np.uint32), np.zeros(4, np.uint32), 0, 1)
-    _fisher_yates(np.zeros(2, np.int64), np.zeros(4, np.uint32), 0, 1)
-    greedy_blend(np.ones(1), 1)

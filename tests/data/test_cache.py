@@ -88,3 +88,25 @@ def test_bundle_round_trip(tmp_path):
     for name, array in arrays.items():
         assert back[name].dtype == array.dtype
         np.testing.assert_array_equal(back[name], array)
+
+
+def test_truncated_bundle_is_refused_and_rebuilt(corpus_files, tmp_path):
+    """Bundles are not fsynced: a crash can leave a short one, which the next build replaces."""
+    text = "".join(f"1 {p} c{i % 2}\n" for i, p in enumerate(corpus_files))
+    reference = _build(text, str(tmp_path), 0)
+    bundles = sorted(tmp_path.glob("gpt-*.agb"))
+    assert bundles and all(index_cache.bundle_complete(p) for p in bundles)
+    with open(bundles[0], "r+b") as f:
+        f.truncate(f.seek(0, 2) - 1)
+    assert not index_cache.bundle_complete(bundles[0])
+    import pytest
+
+    from auroragpt.data.errors import DataError
+
+    with pytest.raises(DataError, match="expected .*delete it and build again"):
+        index_cache.read_bundle(bundles[0])
+    again = _build(text, str(tmp_path), 0)
+    assert index_cache.bundle_complete(bundles[0])
+    np.testing.assert_array_equal(again[1], reference[1])
+    for a, b in zip(again[2], reference[2], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -66,3 +66,38 @@ def test_corrupt_idx_names_the_list_line(corpus_files, tmp_path):
     file_list = parse_file_list(f"1 {corpus_files[1]} a\n1 {tmp_path}/bad b\n", "list")
     with pytest.raises(DataError, match=r"list:2 .*bad.idx: bad magic"):
         open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+
+
+def test_pointers_disagreeing_with_lengths_are_named(corpus_files, tmp_path):
+    """The plan counts tokens from two pointers; the build checks them against the lengths."""
+    import shutil
+
+    from auroragpt.data.indexed import HEADER_BYTES, read_index
+
+    for suffix in (".bin", ".idx"):
+        shutil.copy(corpus_files[0] + suffix, tmp_path / f"odd{suffix}")
+    _, count, _, lengths, _, _ = read_index(tmp_path / "odd.idx")
+    data = bytearray((tmp_path / "odd.idx").read_bytes())
+    lengths = lengths.copy()
+    lengths[[3, 4]] = lengths[3] + 1, lengths[4] - 1  # same total, so the .bin size still fits
+    assert lengths[4] >= 0
+    data[HEADER_BYTES:HEADER_BYTES + 4 * count] = lengths.tobytes()
+    # Now the pointer of sequence 4 is one token off its lengths; the split ends there.
+    (tmp_path / "odd.idx").write_bytes(bytes(data))
+    file_list = parse_file_list(f"1 {tmp_path}/odd a\n", "list")
+    with pytest.raises(DataError, match=r"odd.idx: its sequence lengths and sequence pointers "
+                                        "disagree"):
+        open_blend(file_list, 8, 20, 1, tmp_path / "c", split=f"{4 / count * 100},"
+                   f"{100 - 4 / count * 100},0", progress=False)
+
+
+def test_bin_size_checked_when_planning(corpus_files, tmp_path):
+    import shutil
+
+    for suffix in (".bin", ".idx"):
+        shutil.copy(corpus_files[0] + suffix, tmp_path / f"short{suffix}")
+    with open(tmp_path / "short.bin", "r+b") as f:
+        f.truncate(f.seek(0, 2) - 2)
+    file_list = parse_file_list(f"1 {corpus_files[1]} a\n1 {tmp_path}/short b\n", "list")
+    with pytest.raises(DataError, match=r"list:2 .*short.bin has \d+ bytes but its .idx indexes"):
+        open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)

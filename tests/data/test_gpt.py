@@ -7,7 +7,7 @@ import pytest
 from megatron_ref import megatron_gpt, megatron_text
 
 from auroragpt.data import GPTDataset
-from auroragpt.data.gpt import plan_epochs
+from auroragpt.data.gpt import build_sample_index, plan_epochs
 from auroragpt.data.kernels import MegatronRandom
 
 CASES = [
@@ -78,8 +78,6 @@ def test_sample_index_past_two_billion_tokens():
     """Token positions beyond 2^31 (and 2^32): the vectorised index against Megatron's C++."""
     from megatron.core.datasets import helpers
 
-    from auroragpt.data import build_sample_index
-
     rng = np.random.default_rng(3)
     lengths = rng.integers(1, 2**22, size=3000).astype(np.int32)  # ~6e9 tokens per epoch
     seq_length = 2**20
@@ -92,3 +90,28 @@ def test_sample_index_past_two_billion_tokens():
                                         tokens, True, True)
     assert ours.sample_index.dtype == expected.dtype
     np.testing.assert_array_equal(ours.sample_index, expected)
+
+
+def test_batch_of_files_equals_files_alone_and_rejection_restarts(monkeypatch):
+    """One compiled pass over several files gives each file's own indices, also when the
+    word stream runs out mid-file and the file is redone with more words."""
+    import auroragpt.data.kernels as kernels
+    from auroragpt.data.gpt import build_sample_indices, offsets
+
+    rng = np.random.default_rng(5)
+    lengths = [rng.integers(0, 50, size=n).astype(np.int32) for n in (3000, 7, 12000, 500)]
+    documents = [(0, 3000), (1, 7), (100, 11000), (0, 500)]
+    samples = [900, 3, 40000, None]
+    alone = [build_sample_index(lens, docs, 16, n, 11)
+             for lens, docs, n in zip(lengths, documents, samples, strict=True)]
+    kernels._streams.pop(11, None)  # a fresh stream, drawn a little at a time
+    monkeypatch.setattr(kernels, "_WORDS_PER_ELEMENT_BOUND", 0.0)
+    batch = build_sample_indices(np.concatenate(lengths), offsets([x.size for x in lengths]),
+                                 documents, 16, samples, 11)
+    for f, expected in enumerate(alone):
+        for name in ("document_index", "sample_index", "shuffle_index"):
+            np.testing.assert_array_equal(getattr(batch.file(f), name), getattr(expected, name))
+    # The first file's document order is numpy's own shuffle of its documents.
+    reference = np.arange(3000, dtype=np.int32)
+    np.random.RandomState(11).shuffle(reference)
+    np.testing.assert_array_equal(batch.file(0).document_index, reference)
