@@ -197,13 +197,15 @@ def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
     for f, begin, end in zip(members, starts[:-1], starts[1:], strict=True):
         with IndexHeader(f"{f.prefix}.idx") as header:
             header.lengths(out=lengths[begin:end])
-    batch = build_sample_indices(lengths, starts, [f.documents for f in members],
-                                 plan.seq_length, [f.built for f in members], plan.seed)
-    for f, tokens in zip(members, batch.tokens.tolist(), strict=True):
-        if tokens != f.tokens:
-            raise DataError(f"{f.prefix}.idx: its sequence lengths and sequence pointers "
-                            "disagree (or it changed while the index was built)")
-    cache.write_bundle(path, vars(batch), {"files": plan.chunks[chunk]})
+    with cache.NewBundle(path, {"files": plan.chunks[chunk]}) as bundle:
+        # The kernel fills the arrays inside the new file: no copy when writing.
+        batch = build_sample_indices(lengths, starts, [f.documents for f in members],
+                                     plan.seq_length, [f.built for f in members], plan.seed,
+                                     allocate=bundle.allocate)
+        for f, tokens in zip(members, batch.tokens.tolist(), strict=True):
+            if tokens != f.tokens:
+                raise DataError(f"{f.prefix}.idx: its sequence lengths and sequence pointers "
+                                "disagree (or it changed while the index was built)")
 
 
 class PoolLayout:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import numpy as np
 
 from auroragpt.data.errors import DataError
 from auroragpt.data.indexed import IndexedDataset
-from auroragpt.data.kernels import fill_gpt_indices
+from auroragpt.data.kernels import fill_gpt_indices, range_totals
 
 SPLIT_NAMES = ("train", "valid", "test")
 SEPARATE_LAST_EPOCH_THRESHOLD = 0.80  # Megatron's: shuffle a final epoch apart below this use
@@ -139,38 +140,49 @@ def offsets(counts: list[int] | np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 
 
+def _in_memory(specs: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> dict[str, np.ndarray]:
+    return {name: np.empty(shape, dtype) for name, (dtype, shape) in specs.items()}
+
+
 def build_sample_indices(lengths: np.ndarray, length_starts: np.ndarray,
                          documents: list[tuple[int, int]], seq_length: int,
-                         num_samples: list[int | None], seed: int) -> IndexBatch:
+                         num_samples: list[int | None], seed: int,
+                         allocate: Callable[[dict], dict[str, np.ndarray]] = _in_memory
+                         ) -> IndexBatch:
     """Megatron-identical indices of several files in one pass.
 
     File f's sequence lengths are `lengths[length_starts[f]:length_starts[f + 1]]` (int32);
     its indices cover its documents [begin, end) for `num_samples[f]` samples (None: one
-    epoch).
+    epoch). `allocate({name: (dtype, shape)})` provides the `IndexBatch` arrays (e.g. views
+    of a cache file being written), in memory by default.
     """
     begins = np.array([b for b, _ in documents], np.int64)
     ends = np.array([e for _, e in documents], np.int64)
-    cumulative = offsets(lengths)  # (total + 1,) int64
-    tokens = cumulative[length_starts[:-1] + ends] - cumulative[length_starts[:-1] + begins]
+    tokens, longest = range_totals(lengths, length_starts, begins, ends)
     plans = [plan_epochs(int(t), seq_length, n)
              for t, n in zip(tokens.tolist(), num_samples, strict=True)]
     epochs = np.array([p.num_epochs for p in plans], np.int64)
-    document_starts = offsets(epochs * (ends - begins))
-    sample_starts = offsets([p.num_samples + 1 for p in plans])
-    shuffle_starts = offsets([p.num_samples for p in plans])
-    wide = max(int(np.max(np.diff(document_starts), initial=0)),
-               int(lengths.max(initial=0))) > _INT32_MAX
+    known = {"tokens": tokens, "document_starts": offsets(epochs * (ends - begins)),
+             "sample_starts": offsets([p.num_samples + 1 for p in plans]),
+             "shuffle_starts": offsets([p.num_samples for p in plans])}
+    wide = max(int(np.max(np.diff(known["document_starts"]), initial=0)), longest) > _INT32_MAX
     long = max((p.num_samples for p in plans), default=0) >= _UINT32_MAX - 1
-    batch = IndexBatch(tokens, np.empty(document_starts[-1], np.int32), document_starts,
-                       np.empty((sample_starts[-1], 2), np.int64 if wide else np.int32),
-                       sample_starts, np.empty(shuffle_starts[-1], np.int64 if long else np.uint32),
-                       shuffle_starts)
+    specs = {name: (value.dtype, value.shape) for name, value in known.items()}
+    specs["document_index"] = (np.dtype(np.int32), (int(known["document_starts"][-1]),))
+    specs["sample_index"] = (np.dtype(np.int64 if wide else np.int32),
+                             (int(known["sample_starts"][-1]), 2))
+    specs["shuffle_index"] = (np.dtype(np.int64 if long else np.uint32),
+                              (int(known["shuffle_starts"][-1]),))
+    arrays = allocate(specs)
+    for name, value in known.items():
+        arrays[name][...] = value
+    batch = IndexBatch(**arrays)
     fill_gpt_indices(
         lengths, length_starts, begins, ends, epochs,
         np.array([p.separate_last_epoch for p in plans], np.bool_),
         np.array([p.samples_before_last_epoch for p in plans], np.int64), seq_length, seed,
-        batch.document_index, document_starts, batch.sample_index, sample_starts,
-        batch.shuffle_index, shuffle_starts)
+        batch.document_index, batch.document_starts, batch.sample_index, batch.sample_starts,
+        batch.shuffle_index, batch.shuffle_starts)
     return batch
 
 

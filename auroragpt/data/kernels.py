@@ -123,6 +123,20 @@ class MegatronRandom:
 
 
 @numba.njit(cache=True, nogil=True)
+def range_totals(lengths, length_starts, begins, ends):
+    """(tokens of each file's documents [begin, end) as int64, the longest length): one pass,
+    no temporaries. File f's lengths are lengths[length_starts[f]:length_starts[f + 1]]."""
+    tokens = np.zeros(begins.shape[0], np.int64)
+    longest = 0
+    for f in range(begins.shape[0]):
+        for d in range(length_starts[f] + begins[f], length_starts[f] + ends[f]):
+            tokens[f] += lengths[d]
+        for d in range(length_starts[f], length_starts[f + 1]):
+            longest = max(longest, lengths[d])
+    return tokens, longest
+
+
+@numba.njit(cache=True, nogil=True)
 def _shuffle_whole(values, words, pos):
     """Shuffle all of `values` from word `pos`: the next word position, -1 if words ran out."""
     i, pos = _fisher_yates(values, words, pos, values.shape[0] - 1)
