@@ -251,9 +251,9 @@ class Transformer(nn.Module):
         compile=True runs the one-token steps through `torch.compile` with static shapes (a
         cache spanning max_seq_len, positions passed as tensors), so one compilation serves
         every prompt and position at a batch size. Measured on one CPU core (RESULTS.md,
-        Training): 8-14 s of compilation once per process and batch size (2-3 s with
-        inductor's on-disk cache), then tokens 2x cheaper on models whose decode step is
-        dispatch overhead (0.2-4 M parameters) and 1.07x on a 32 M model, which reads its
+        Training): 8-14 s of compilation once per process and batch size (1-4 s with
+        inductor's on-disk cache), then tokens 1.8-2.2x cheaper on models whose decode step is
+        dispatch overhead (0.2-4 M parameters) and 1.1x on a 32 M model, which reads its
         weights from memory at every token; so it pays after thousands of tokens, not for a
         training run's short samples, and stays opt-in.
         """
