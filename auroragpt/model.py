@@ -321,7 +321,8 @@ def _decode_step(model: Transformer, token: torch.Tensor, position: int | torch.
 
 @functools.cache
 def _compiled_decode_step():
-    """`_decode_step` compiled once per process; it recompiles for a new model or batch size."""
+    """`_decode_step` compiled once per process; it recompiles for a new batch size or model shape
+    (another model of the same config reuses the compiled code: parameters are its inputs)."""
     return torch.compile(_decode_step, fullgraph=True, dynamic=False)
 
 
