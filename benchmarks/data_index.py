@@ -154,8 +154,7 @@ def child(argv: list[str]) -> None:
     else:
         build_s = run_megatron(listing, cache, seq_length, samples, seed)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"build_s": build_s, "peak_rss_mb": own, "helper_peak_rss_mb": helpers}))
+    print(json.dumps({"build_s": build_s, "peak_rss_mb": own}))
 
 
 def main() -> None:
@@ -170,7 +169,8 @@ def main() -> None:
     parser.add_argument("--samples-ratio", type=float, default=0.9,
                         help="train samples = ratio * tokens / seq_length")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="our builder threads (megatron-core builds in one thread)")
     parser.add_argument("--skip-megatron", action="store_true")
     args = parser.parse_args()
     rows = []
@@ -192,8 +192,7 @@ def main() -> None:
                 results[(side, result["state"])] = result
                 print(f"  {side:>8} {result['state']}: build {result['build_s']:7.2f} s, "
                       f"process {result['process_s']:7.2f} s, peak RSS "
-                      f"{result['peak_rss_mb']:6.0f} MB (+ helpers' peak "
-                      f"{result['helper_peak_rss_mb']:.0f} MB)", flush=True)
+                      f"{result['peak_rss_mb']:6.0f} MB", flush=True)
         row = {"fraction": fraction, "samples": args.samples, "workers": args.workers, **stats,
                **{f"{s}_{state}": r for (s, state), r in results.items()}}
         if not args.skip_megatron:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from auroragpt.data import cache
-from auroragpt.data.blending import build_blending_indices, normalize, sample_targets
+from auroragpt.data.blending import (
+    build_blending_indices,
+    check_blend_weights,
+    normalize,
+    sample_targets,
+)
 from auroragpt.data.errors import DataError
 from auroragpt.data.file_list import DataFileList
 from auroragpt.data.gpt import (
@@ -42,7 +48,7 @@ from auroragpt.data.gpt import (
     split_documents,
 )
 from auroragpt.data.indexed import IndexedDataset, IndexHeader, bin_path
-from auroragpt.data.kernels import MegatronRandom
+from auroragpt.data.kernels import MegatronRandom, greedy_blend_slots
 
 FORMAT_VERSION = 3  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
@@ -233,23 +239,28 @@ class PoolLayout:
 
 def blend_assignment(plan: BlendPlan) -> dict[str, np.ndarray]:
     """For each blend sample: its corpus and its pool slot (see `PoolLayout`)."""
-    corpus_index, corpus_sample = build_blending_indices(plan.corpus_weights, plan.size)
     pool = PoolLayout(plan)
-    drawn = np.bincount(corpus_index, minlength=len(plan.corpora))
-    for corpus in np.flatnonzero(drawn > pool.corpus_size):
-        raise DataError(
-            f"{plan.source}: the {plan.split_name} blend draws {drawn[corpus]} samples from "
-            f"corpus {plan.corpora[corpus]!r}, which holds {pool.corpus_size[corpus]}"
-        )
     # A corpus's slice of the pool is shuffled once (kept in order for a one-file corpus).
-    shuffled = np.arange(pool.file_end[-1], dtype=np.int64)
+    # NOTE: the permutation does not depend on the dtype; int32 halves the memory touched.
+    shuffled = np.arange(pool.file_end[-1], dtype=np.int32 if pool.file_end[-1] < 2**31
+                         else np.int64)
     rng = MegatronRandom(plan.seed)
     for corpus in range(len(plan.corpora)):
         if np.count_nonzero(pool.corpus_of == corpus) > 1:
             begin = pool.corpus_start[corpus]
             rng.shuffle(shuffled[begin:begin + pool.corpus_size[corpus]])
-    return {"corpus": corpus_index,
-            "pool": shuffled[pool.corpus_start[corpus_index] + corpus_sample]}
+    weights = check_blend_weights(plan.corpus_weights)
+    corpus_index = np.empty(plan.size, np.int16)
+    slot = np.empty(plan.size, shuffled.dtype)
+    short = greedy_blend_slots(weights, pool.corpus_start, pool.corpus_size, shuffled,
+                               corpus_index, slot)
+    if short >= 0:
+        drawn = np.bincount(build_blending_indices(weights, plan.size)[0])[short]
+        raise DataError(
+            f"{plan.source}: the {plan.split_name} blend draws {drawn} samples from "
+            f"corpus {plan.corpora[short]!r}, which holds {pool.corpus_size[short]}"
+        )
+    return {"corpus": corpus_index, "pool": slot}
 
 
 def _build_blend(plan: BlendPlan, path: Path) -> None:
@@ -297,19 +308,23 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     units = _units(plan, cache_dir)
+    workers = max(1, workers)
     start = time.perf_counter()
     for unit in units:  # only a machine crash leaves one (see `cache.write_bundle`)
         if unit.path.exists() and not cache.bundle_complete(unit.path):
             unit.path.unlink(missing_ok=True)
     missing = sum(not u.path.exists() for u in units)
-    helpers = max(0, min(workers, missing) - 1)
     bar = _progress_bar(len(units), plan, progress and missing > 0)
-    with ThreadPoolExecutor(helpers or 1) as pool:
-        futures = [pool.submit(cache.run_units, units, _build_unit, worker=rank * workers + t,
-                               wait=False) for t in range(1, helpers + 1)]
-        built = cache.run_units(units, _build_unit, worker=rank * workers,
-                                on_progress=bar.update_to if bar else None)
-        built += sum(future.result() for future in futures)
+    on_progress = bar.update_to if bar else None
+    built = 0
+    if missing:
+        with ThreadPoolExecutor(min(workers, missing)) as pool:
+            futures = [pool.submit(cache.run_units, units, _build_unit, on_progress=on_progress,
+                                   worker=rank * workers + t, wait=False)
+                       for t in range(min(workers, missing))]
+            built = sum(future.result() for future in futures)
+    # What is left is held by other processes (ranks, jobs): wait for it, or take it over.
+    built += cache.run_units(units, _build_unit, worker=rank * workers, on_progress=on_progress)
     if bar:
         bar.close()
     return {"units": len(units), "missing": missing, "built_here": built,
@@ -321,9 +336,11 @@ class _Bar:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr)
+        self.lock = threading.Lock()  # builder threads report progress
 
     def update_to(self, done: int) -> None:
-        self.bar.update(done - self.bar.n)
+        with self.lock:
+            self.bar.update(max(0, done - self.bar.n))
 
     def close(self) -> None:
         self.bar.close()

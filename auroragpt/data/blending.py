@@ -25,13 +25,8 @@ def sample_targets(normalized: np.ndarray, num_samples: int) -> list[int]:
     return [int(math.ceil(num_samples * w)) for w in normalized.tolist()]
 
 
-def build_blending_indices(weights: Sequence[float] | np.ndarray,
-                           size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(dataset of sample t, index of that sample within its dataset) for t < size.
-
-    Identical to megatron-core's `helpers.build_blending_indices(…, weights, n, size)`:
-    `weights` are used as given (normalise them first, as Megatron's `BlendedDataset` does).
-    """
+def check_blend_weights(weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The weights as contiguous float64, or a DataError saying what is wrong with them."""
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if w.ndim != 1 or w.size == 0:
         raise DataError("blend weights must be a non-empty 1-D sequence")
@@ -39,6 +34,17 @@ def build_blending_indices(weights: Sequence[float] | np.ndarray,
         raise DataError(f"blend of {w.size} datasets: at most {MAX_DATASETS} are supported")
     if not np.all(np.isfinite(w)) or np.any(w <= 0):
         raise DataError(f"blend weights must be positive and finite, got {w.tolist()}")
+    return w
+
+
+def build_blending_indices(weights: Sequence[float] | np.ndarray,
+                           size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(dataset of sample t, index of that sample within its dataset) for t < size.
+
+    Identical to megatron-core's `helpers.build_blending_indices(…, weights, n, size)`:
+    `weights` are used as given (normalise them first, as Megatron's `BlendedDataset` does).
+    """
+    w = check_blend_weights(weights)
     if size < 0:
         raise DataError(f"blend size {size} must be >= 0")
     return greedy_blend(w, int(size))

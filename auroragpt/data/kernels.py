@@ -228,29 +228,50 @@ def fill_gpt_indices(lengths: np.ndarray, length_starts: np.ndarray, begins: np.
 
 
 @numba.njit(cache=True, nogil=True)
-def greedy_blend(weights, size):
-    """megatron-core's greedy blend: (dataset of each sample, its index within that dataset).
+def _greedy_pick(weights, t, counts, errors):
+    """The dataset the greedy gives sample t: the first maximising w_i * x - count_i with
+    x = max(t, 1), in the same float64 arithmetic as megatron-core, so ties resolve alike."""
+    x = max(float(t), 1.0)
+    for i in range(weights.shape[0]):
+        errors[i] = weights[i] * x - float(counts[i])
+    # NOTE: selects, not branches: which dataset wins is unpredictable (20% faster).
+    best = 0
+    best_error = errors[0]
+    for i in range(1, weights.shape[0]):
+        better = errors[i] > best_error
+        best = i if better else best
+        best_error = errors[i] if better else best_error
+    return best
 
-    Step t uses x = max(t, 1) and picks the first dataset maximising w_i * x - count_i, with
-    the same float64 arithmetic, so ties resolve exactly as in the reference.
-    """
-    n = weights.shape[0]
+
+@numba.njit(cache=True, nogil=True)
+def greedy_blend(weights, size):
+    """megatron-core's greedy blend: (dataset of each sample, its index within that dataset)."""
     dataset_index = np.empty(size, np.int16)
     dataset_sample_index = np.empty(size, np.int64)
-    counts = np.zeros(n, np.int64)
-    errors = np.empty(n, np.float64)
+    counts = np.zeros(weights.shape[0], np.int64)
+    errors = np.empty(weights.shape[0], np.float64)
     for t in range(size):
-        x = max(float(t), 1.0)
-        for i in range(n):
-            errors[i] = weights[i] * x - float(counts[i])
-        # NOTE: selects, not branches: which corpus wins is unpredictable (20% faster).
-        best = 0
-        best_error = errors[0]
-        for i in range(1, n):
-            better = errors[i] > best_error
-            best = i if better else best
-            best_error = errors[i] if better else best_error
+        best = _greedy_pick(weights, t, counts, errors)
         dataset_index[t] = best
         dataset_sample_index[t] = counts[best]
         counts[best] += 1
     return dataset_index, dataset_sample_index
+
+
+@numba.njit(cache=True, nogil=True)
+def greedy_blend_slots(weights, region_start, region_size, slots, dataset_index, slot):
+    """The greedy blend with each sample's index within its dataset looked up at once:
+    sample t of dataset d (its k-th) gets slot[t] = slots[region_start[d] + k], so no
+    (size,) int64 intermediate is made. Fills dataset_index and slot (both (size,));
+    returns a dataset asked for more than its region_size samples, or -1."""
+    counts = np.zeros(weights.shape[0], np.int64)
+    errors = np.empty(weights.shape[0], np.float64)
+    for t in range(dataset_index.shape[0]):
+        best = _greedy_pick(weights, t, counts, errors)
+        if counts[best] >= region_size[best]:
+            return best
+        dataset_index[t] = best
+        slot[t] = slots[region_start[best] + counts[best]]
+        counts[best] += 1
+    return -1

@@ -91,3 +91,19 @@ def test_corpus_hierarchy(corpus_files, tmp_path):
         assert abs(row["realised"] - target) < 1.0 / len(ds) + 1e-12
     tokens = ds[123]["tokens"]
     assert tokens.shape == (17,) and tokens.dtype == np.int64
+
+
+def test_corpus_drawn_beyond_its_samples_is_named(corpus_files):
+    """The fused greedy stops where a corpus runs out, and the error gives Megatron's count."""
+    from auroragpt.data import DataError
+    from auroragpt.data.blended import blend_assignment, plan_blend
+
+    text = "".join(f"{i + 1} {p} c{i % 2}\n" for i, p in enumerate(corpus_files))
+    plan = plan_blend(parse_file_list(text, "list"), 16, 400, 7)
+    for f in plan.files:
+        if f.corpus_id == 1:
+            f.built = 3  # far fewer samples than the greedy gives corpus c1
+    drawn = int(np.bincount(megatron_blend(np.array(plan.corpus_weights), plan.size)[0])[1])
+    with pytest.raises(DataError, match=rf"draws {drawn} samples from corpus 'c1', which "
+                                        rf"holds {3 * sum(f.corpus_id == 1 for f in plan.files)}"):
+        blend_assignment(plan)
