@@ -14,8 +14,10 @@ over, so a crashed job cannot block the next one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import mmap
 import os
 import socket
 import threading
@@ -32,6 +34,7 @@ from auroragpt.data.errors import DataError
 _BUNDLE_MAGIC = b"AGBUNDL1"
 _ALIGN = 64
 _HEARTBEAT_S = 5.0
+_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux's value
 
 
 def stable_hash(obj: Any) -> str:
@@ -124,7 +127,13 @@ def write_bundle(path: str | Path, arrays: dict[str, np.ndarray], meta: dict | N
 
 def _views(path: Path, layout: dict, data_start: int, end: int,
            writable: bool = False) -> dict[str, np.ndarray]:
-    mm = np.memmap(path, dtype=np.uint8, mode="r+" if writable else "r") if end else None
+    mm = None
+    if end:
+        with open(path, "r+b" if writable else "rb") as f:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        if writable:  # map every page in one call instead of faulting them in one by one
+            with contextlib.suppress(OSError):  # kernels before 5.14 lack it: just fault
+                mm.madvise(_MADV_POPULATE_WRITE)
     arrays = {}
     for name, spec in layout.items():
         dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
