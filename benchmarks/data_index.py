@@ -8,8 +8,8 @@ counts and mean document lengths per source, log-normal file sizes) at a fractio
 tokens: real `.idx` files with every document length, and sparse `.bin` files of the right
 size (index building never reads tokens). The list weights are the files' token shares, with
 books and Wikipedia upsampled 2x as ALCF's lists do. Each measurement runs in its own process
-so that its peak RSS is its own; "cold" starts from an empty cache, "warm" finds it full.
-Both sides build the same request: `--samples-ratio` x tokens / seq_length train samples.
+so that its peak RSS is its own, after `sync` and a 1 s pause; "cold" starts from an empty
+cache, "warm" finds it full. Both sides build the same request: `--samples-ratio` x tokens / seq_length train samples.
 """
 
 from __future__ import annotations
@@ -132,10 +132,14 @@ def run_megatron(listing: str, cache: str, seq_length: int, samples: int, seed: 
     return time.perf_counter() - start
 
 
-def measure(side: str, listing: Path, cache: Path, args, cold: bool) -> dict:
+def measure_once(side: str, listing: Path, cache: Path, args, cold: bool) -> dict:
     """Run one build in a fresh process; its build time, wall time and peak RSS."""
     if cold and cache.exists():
         shutil.rmtree(cache)
+    # NOTE: neither side fsyncs its cache files. Flush what earlier runs left (dirty pages,
+    # deleted files) so that their writeback does not land inside this measurement.
+    os.sync()
+    time.sleep(1.0)
     command = [sys.executable, __file__, "_run", side, str(listing), str(cache),
                str(args.seq_length), str(args.samples), str(args.seed), str(args.workers)]
     start = time.perf_counter()
@@ -144,6 +148,14 @@ def measure(side: str, listing: Path, cache: Path, args, cold: bool) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     result.update(side=side, state="cold" if cold else "warm", process_s=wall)
     return result
+
+
+def measure(side: str, listing: Path, cache: Path, args, cold: bool) -> dict:
+    """The run with the median build time of `args.repeats`, with every run's times."""
+    runs = [measure_once(side, listing, cache, args, cold) for _ in range(args.repeats)]
+    result = sorted(runs, key=lambda r: r["build_s"])[len(runs) // 2]
+    return {**result, "build_s_runs": [r["build_s"] for r in runs],
+            "process_s_runs": [r["process_s"] for r in runs]}
 
 
 def child(argv: list[str]) -> None:
@@ -171,6 +183,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="our builder threads (megatron-core builds in one thread)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each measurement; the median is reported")
     parser.add_argument("--skip-megatron", action="store_true")
     args = parser.parse_args()
     rows = []
@@ -193,7 +207,8 @@ def main() -> None:
                 print(f"  {side:>8} {result['state']}: build {result['build_s']:7.2f} s, "
                       f"process {result['process_s']:7.2f} s, peak RSS "
                       f"{result['peak_rss_mb']:6.0f} MB", flush=True)
-        row = {"fraction": fraction, "samples": args.samples, "workers": args.workers, **stats,
+        row = {"fraction": fraction, "samples": args.samples, "workers": args.workers,
+               "repeats": args.repeats, "load_average": os.getloadavg()[0], **stats,
                **{f"{s}_{state}": r for (s, state), r in results.items()}}
         if not args.skip_megatron:
             for state in ("cold", "warm"):
