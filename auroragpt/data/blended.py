@@ -50,7 +50,7 @@ from auroragpt.data.gpt import (
 from auroragpt.data.indexed import IndexedDataset, IndexHeader, bin_path
 from auroragpt.data.kernels import MegatronRandom, greedy_blend_slots
 
-FORMAT_VERSION = 3  # bump when the cached arrays change meaning
+FORMAT_VERSION = 4  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
 _CHUNK_FILES = 256
 
@@ -237,8 +237,11 @@ class PoolLayout:
         return self.order[index], slots - (self.file_end[index] - self.built[index])
 
 
-def blend_assignment(plan: BlendPlan) -> dict[str, np.ndarray]:
-    """For each blend sample: its corpus and its pool slot (see `PoolLayout`)."""
+def blend_assignment(plan: BlendPlan, allocate: Callable[[cache.ArraySpecs], dict[str, np.ndarray]]
+                     = cache.in_memory) -> dict[str, np.ndarray]:
+    """For each blend sample its corpus ("corpus") and pool slot ("pool", see `PoolLayout`),
+    and how many samples each corpus got: overall ("counts") and in the first 1% ("head").
+    `allocate` provides the arrays (e.g. views of a cache file being written)."""
     pool = PoolLayout(plan)
     # A corpus's slice of the pool is shuffled once (kept in order for a one-file corpus).
     # NOTE: the permutation does not depend on the dtype; int32 halves the memory touched.
@@ -250,33 +253,37 @@ def blend_assignment(plan: BlendPlan) -> dict[str, np.ndarray]:
             begin = pool.corpus_start[corpus]
             rng.shuffle(shuffled[begin:begin + pool.corpus_size[corpus]])
     weights = check_blend_weights(plan.corpus_weights)
-    corpus_index = np.empty(plan.size, np.int16)
-    slot = np.empty(plan.size, shuffled.dtype)
+    corpora = len(plan.corpora)
+    arrays = allocate({"corpus": (np.dtype(np.int16), (plan.size,)),
+                       "pool": (shuffled.dtype, (plan.size,)),
+                       "counts": (np.dtype(np.int64), (corpora,)),
+                       "head": (np.dtype(np.int64), (corpora,))})
     short = greedy_blend_slots(weights, pool.corpus_start, pool.corpus_size, shuffled,
-                               corpus_index, slot)
+                               arrays["corpus"], arrays["pool"])
     if short >= 0:
         drawn = np.bincount(build_blending_indices(weights, plan.size)[0])[short]
         raise DataError(
             f"{plan.source}: the {plan.split_name} blend draws {drawn} samples from "
             f"corpus {plan.corpora[short]!r}, which holds {pool.corpus_size[short]}"
         )
-    return {"corpus": corpus_index, "pool": slot}
+    arrays["counts"][...] = np.bincount(arrays["corpus"], minlength=corpora)
+    arrays["head"][...] = np.bincount(arrays["corpus"][:max(1, plan.size // 100)],
+                                      minlength=corpora)
+    return arrays
 
 
 def _build_blend(plan: BlendPlan, path: Path) -> None:
-    arrays = blend_assignment(plan)
-    cache.write_bundle(path, arrays, {"report": share_report(plan, arrays["corpus"])})
+    with cache.NewBundle(path) as bundle:
+        blend_assignment(plan, bundle.allocate)  # filled inside the new file
 
 
-def share_report(plan: BlendPlan, corpus_index: np.ndarray) -> list[dict]:
+def share_report(plan: BlendPlan, blend: dict[str, np.ndarray]) -> list[dict]:
     """Realised share of each corpus against its target, overall and in the first 1%."""
-    counts = np.bincount(corpus_index, minlength=len(plan.corpora))
-    head = corpus_index[: max(1, len(corpus_index) // 100)]
-    head_counts = np.bincount(head, minlength=len(plan.corpora))
+    counts, head = blend["counts"], blend["head"]
     files = np.bincount([f.corpus_id for f in plan.files], minlength=len(plan.corpora))
     return [{"corpus": name, "files": int(files[c]), "target": plan.corpus_weights[c],
-             "realised": float(counts[c] / max(1, len(corpus_index))),
-             "realised_first_1pct": float(head_counts[c] / max(1, len(head))),
+             "realised": float(counts[c] / max(1, counts.sum())),
+             "realised_first_1pct": float(head[c] / max(1, head.sum())),
              "samples": int(counts[c])}
             for c, name in enumerate(plan.corpora)]
 
@@ -368,11 +375,11 @@ class BlendedDataset:
         self._open()
 
     def _open(self) -> None:
-        arrays, meta = cache.read_bundle(self.plan.blend_path(self.cache_dir))
+        arrays = cache.read_bundle(self.plan.blend_path(self.cache_dir))[0]
         self.corpus_index = arrays["corpus"]
         self.pool_slot = arrays["pool"]
         self.pool = PoolLayout(self.plan)
-        self.report = meta["report"]
+        self.report = share_report(self.plan, arrays)
         self._chunk_of = {i: c for c, members in enumerate(self.plan.chunks) for i in members}
         self._chunks: dict[int, IndexBatch] = {}
         self._files: dict[int, tuple[IndexedDataset, SampleIndex]] = {}

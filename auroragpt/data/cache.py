@@ -64,6 +64,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 ArraySpecs = dict[str, tuple[np.dtype, tuple[int, ...]]]  # name -> (dtype, shape)
 
 
+def in_memory(specs: ArraySpecs) -> dict[str, np.ndarray]:
+    """Arrays for `specs` in ordinary memory (the allocator for results nobody caches)."""
+    return {name: np.empty(shape, dtype) for name, (dtype, shape) in specs.items()}
+
+
 def _layout(specs: ArraySpecs) -> tuple[dict, int]:
     layout, offset = {}, 0
     for name, (dtype, shape) in specs.items():

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from auroragpt.data.cache import ArraySpecs, in_memory
 from auroragpt.data.errors import DataError
 from auroragpt.data.indexed import IndexedDataset
 from auroragpt.data.kernels import fill_gpt_indices, range_totals
@@ -140,14 +141,10 @@ def offsets(counts: list[int] | np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 
 
-def _in_memory(specs: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> dict[str, np.ndarray]:
-    return {name: np.empty(shape, dtype) for name, (dtype, shape) in specs.items()}
-
-
 def build_sample_indices(lengths: np.ndarray, length_starts: np.ndarray,
                          documents: list[tuple[int, int]], seq_length: int,
                          num_samples: list[int | None], seed: int,
-                         allocate: Callable[[dict], dict[str, np.ndarray]] = _in_memory
+                         allocate: Callable[[ArraySpecs], dict[str, np.ndarray]] = in_memory
                          ) -> IndexBatch:
     """Megatron-identical indices of several files in one pass.
 

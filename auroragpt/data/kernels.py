@@ -27,8 +27,9 @@ import threading
 import numba
 import numpy as np
 
-_WORDS_PER_ELEMENT = 1.3  # rejection sampling uses < 2 draws per element on average
-_WORDS_PER_ELEMENT_BOUND = 1.45  # ... and 2 ln 2 ~ 1.386 on average over a whole shuffle
+# Rejection sampling draws 2 ln 2 ~ 1.386 words per element on average over a whole shuffle;
+# sizing the stream for 1.45 means it rarely has to grow (each growth copies it).
+_WORDS_PER_ELEMENT_BOUND = 1.45
 
 
 @numba.njit(cache=True, nogil=True)
@@ -106,11 +107,23 @@ def word_stream(seed: int) -> _WordStream:
 
 class MegatronRandom:
     """Stands for `numpy.random.RandomState(seed)` in `shuffle` calls: same permutations,
-    in the same order, compiled."""
+    in the same order, compiled.
+
+    Words are drawn in blocks as the shuffles consume them, so shuffling millions of
+    elements holds one block, not the whole stream (fresh memory is what costs here).
+    """
+
+    _BLOCK = 1 << 20  # words
 
     def __init__(self, seed: int):
-        self.stream = word_stream(seed)
-        self.position = 0  # words consumed so far
+        self.state = np.random.RandomState(seed)
+        self.words = np.empty(0, np.uint32)
+        self.used = 0  # words of self.words consumed
+
+    def _next_block(self) -> None:
+        # A full-range uint32 draw from the legacy generator is exactly one raw word.
+        self.words = self.state.randint(0, 2**32, size=self._BLOCK, dtype=np.uint32)
+        self.used = 0
 
     def shuffle(self, values: np.ndarray) -> None:
         if values.ndim != 1:
@@ -119,15 +132,16 @@ class MegatronRandom:
             raise ValueError("arrays of 2^32 elements or more need 64-bit draws")
         start = values.shape[0] - 1
         while start > 0:
-            need = self.position + int(start * _WORDS_PER_ELEMENT) + 64
-            words = self.stream.ensure(need)
-            start, self.position = _fisher_yates(values, words, self.position, start)
+            if self.used == self.words.shape[0]:
+                self._next_block()
+            start, self.used = _fisher_yates(values, self.words, self.used, start)
 
     def randint32(self) -> int:
         """The next raw word (lets tests check the stream position against numpy's)."""
-        word = int(self.stream.ensure(self.position + 1)[self.position])
-        self.position += 1
-        return word
+        if self.used == self.words.shape[0]:
+            self._next_block()
+        self.used += 1
+        return int(self.words[self.used - 1])
 
 
 @numba.njit(cache=True, nogil=True)
