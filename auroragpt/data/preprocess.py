@@ -110,7 +110,8 @@ def preprocess_files(inputs: list[str], tokenizer_path: str | Path, output_prefi
     """Tokenize `inputs` into `<output_prefix>.bin/.idx` (written atomically)."""
     from auroragpt.tokenizer import Tokenizer
 
-    tokenizer = Tokenizer.load(tokenizer_path)
+    # NOTE: one thread: `workers` is the whole encoding parallelism (worker processes).
+    tokenizer = Tokenizer.load(tokenizer_path, num_threads=1)
     token_dtype = np.dtype(dtype) if dtype else token_dtype_for_vocab(tokenizer.vocab_size)
     check_vocab_fits(tokenizer.vocab_size, token_dtype, f"{output_prefix}")
     batches = _batches(iter_documents(inputs, json_key, seed, max_chars))
