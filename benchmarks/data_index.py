@@ -143,9 +143,11 @@ def measure_once(side: str, listing: Path, cache: Path, args, cold: bool) -> dic
     command = [sys.executable, __file__, "_run", side, str(listing), str(cache),
                str(args.seq_length), str(args.samples), str(args.seed), str(args.workers)]
     start = time.perf_counter()
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(command, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    result = json.loads(out.strip().splitlines()[-1])
+    if done.returncode:
+        sys.exit(f"{side} {'cold' if cold else 'warm'} build failed:\n{done.stderr.strip()}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(side=side, state="cold" if cold else "warm", process_s=wall)
     return result
 
