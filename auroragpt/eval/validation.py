@@ -24,9 +24,9 @@ def prepare_validation(cfg, tokenizer_path: Path, per_corpus: int,
                        progress: bool = True) -> tuple[object, list[str]]:
     """The run's validation blend, large enough for `per_corpus` samples of every corpus.
 
-    Uses the run's own data settings and cache (`data.cache_dir`, relative to the working
-    directory as in training), so evaluating where the run trained rebuilds nothing but the
-    validation index. NOTE: the cached tokenizer is used only if it is byte-identical to the
+    Uses the run's own data settings and cache (`data.cache_dir`, saved as an absolute path
+    by `auroragpt train`; a relative one is taken from the working directory), so evaluating a
+    run rebuilds nothing but the validation index. NOTE: the cached tokenizer is used only if it is byte-identical to the
     checkpoint's; otherwise the corpora are tokenized again with the checkpoint's tokenizer.
     """
     from auroragpt.data import DataError, prepare_data

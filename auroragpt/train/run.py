@@ -66,7 +66,11 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
         cfg.train.stop_step = None  # a planned stop belongs to the invocation that asked for it
     else:
         cfg = get_preset(DEFAULT_PRESET)
-    return apply_overrides(cfg, list(overrides))
+    cfg = apply_overrides(cfg, list(overrides))
+    # NOTE: saved absolute, so evaluating or resuming the run from another directory finds
+    # the tokenized corpora and indices instead of preparing them again.
+    cfg.data.cache_dir = str(Path(cfg.data.cache_dir).expanduser().absolute())
+    return cfg
 
 
 def check_new_run_dir(run_dir: Path) -> None:

@@ -76,3 +76,14 @@ def test_train_from_file_with_overrides_then_generate(tmp_path, data_cache, caps
 def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):
     assert main(["generate", "--ckpt", str(tmp_path), "--prompt", "x"]) == 2
     assert "no checkpoint found" in capsys.readouterr().err
+
+
+def test_data_cache_is_resolved_against_the_launch_directory(tmp_path, monkeypatch):
+    """A relative data.cache_dir is saved absolute, so eval or resume from elsewhere finds it."""
+    from auroragpt.train import resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    cfg = resolve_config(overrides=["data.cache_dir=rel/cache"])
+    assert cfg.data.cache_dir == str(tmp_path / "rel" / "cache")
+    home = resolve_config(overrides=["data.cache_dir=~/c"])
+    assert home.data.cache_dir == str(tmp_path.home() / "c")
