@@ -325,17 +325,35 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
     on_progress = bar.update_to if bar else None
     built = 0
     if missing:
+        failed = threading.Event()
+
+        def build(unit: cache.Unit) -> None:
+            if failed.is_set():  # another thread hit bad input: report it now, not at the end
+                raise _Cancelled
+            try:
+                _build_unit(unit)
+            except BaseException:
+                failed.set()
+                raise
+
         with ThreadPoolExecutor(min(workers, missing)) as pool:
-            futures = [pool.submit(cache.run_units, units, _build_unit, on_progress=on_progress,
+            futures = [pool.submit(cache.run_units, units, build, on_progress=on_progress,
                                    worker=rank * workers + t, wait=False)
                        for t in range(min(workers, missing))]
-            built = sum(future.result() for future in futures)
+        for error in (f.exception() for f in futures):  # the failure, not the cancellations
+            if error is not None and not isinstance(error, _Cancelled):
+                raise error
+        built = sum(future.result() for future in futures)
     # What is left is held by other processes (ranks, jobs): wait for it, or take it over.
     built += cache.run_units(units, _build_unit, worker=rank * workers, on_progress=on_progress)
     if bar:
         bar.close()
     return {"units": len(units), "missing": missing, "built_here": built,
             "seconds": time.perf_counter() - start}
+
+
+class _Cancelled(Exception):
+    """Raised in a builder thread that stops because another one failed."""
 
 
 class _Bar:

@@ -110,3 +110,31 @@ def test_truncated_bundle_is_refused_and_rebuilt(corpus_files, tmp_path):
     np.testing.assert_array_equal(again[1], reference[1])
     for a, b in zip(again[2], reference[2], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_failing_builder_thread_stops_the_others(corpus_files, tmp_path, monkeypatch):
+    """Bad input found by one thread is reported at once, not after every other unit."""
+    import time
+
+    import pytest
+
+    import auroragpt.data.blended as blended
+    from auroragpt.data.errors import DataError
+
+    monkeypatch.setattr(blended, "_CHUNK_FILES", 1)  # a unit per file
+    real_build = blended._build_unit
+
+    def build(unit):
+        kind, _, chunk = unit.payload
+        if kind == "chunk" and chunk == 0:
+            raise DataError("bad input in chunk 0")
+        time.sleep(0.2)  # a unit under way when chunk 0 fails is finished, nothing after it
+        real_build(unit)
+
+    monkeypatch.setattr(blended, "_build_unit", build)
+    text = "".join(f"1 {p} c{i % 2}\n" for i, p in enumerate(corpus_files * 2))
+    with pytest.raises(DataError, match="bad input in chunk 0"):
+        _build(text, str(tmp_path), 0)  # two builder threads
+    assert len(list(tmp_path.glob("blend-*.agb"))) <= 1  # the other thread's first unit, if any
+    assert not list(tmp_path.glob("gpt-*.agb"))  # no chunk: all come after the failure
+    assert not [p for p in tmp_path.iterdir() if ".lock" in p.name or ".tmp" in p.name]

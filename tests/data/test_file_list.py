@@ -85,10 +85,12 @@ def test_pointers_disagreeing_with_lengths_are_named(corpus_files, tmp_path):
     # Now the pointer of sequence 4 is one token off its lengths; the split ends there.
     (tmp_path / "odd.idx").write_bytes(bytes(data))
     file_list = parse_file_list(f"1 {tmp_path}/odd a\n", "list")
-    with pytest.raises(DataError, match=r"odd.idx: its sequence lengths and sequence pointers "
-                                        "disagree"):
-        open_blend(file_list, 8, 20, 1, tmp_path / "c", split=f"{4 / count * 100},"
-                   f"{100 - 4 / count * 100},0", progress=False)
+    for workers in (1, 2):  # with builder threads, the one that fails stops the others
+        with pytest.raises(DataError, match=r"odd.idx: its sequence lengths and sequence "
+                                            "pointers disagree"):
+            open_blend(file_list, 8, 20, 1, tmp_path / "c", split=f"{4 / count * 100},"
+                       f"{100 - 4 / count * 100},0", workers=workers, progress=False)
+        assert not [p for p in (tmp_path / "c").iterdir() if ".lock" in p.name or ".tmp" in p.name]
 
 
 def test_bin_size_checked_when_planning(corpus_files, tmp_path):
