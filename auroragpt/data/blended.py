@@ -317,43 +317,50 @@ def build_blend(plan: BlendPlan, cache_dir: str | Path, rank: int = 0, workers: 
     units = _units(plan, cache_dir)
     workers = max(1, workers)
     start = time.perf_counter()
-    for unit in units:  # only a machine crash leaves one (see `cache.write_bundle`)
+    for unit in units:  # only a machine crash leaves one (see `cache.NewBundle`)
         if unit.path.exists() and not cache.bundle_complete(unit.path):
             unit.path.unlink(missing_ok=True)
     missing = sum(not u.path.exists() for u in units)
     bar = _progress_bar(len(units), plan, progress and missing > 0)
     on_progress = bar.update_to if bar else None
-    built = 0
-    if missing:
-        failed = threading.Event()
-
-        def build(unit: cache.Unit) -> None:
-            if failed.is_set():  # another thread hit bad input: report it now, not at the end
-                raise _Cancelled
-            try:
-                _build_unit(unit)
-            except BaseException:
-                failed.set()
-                raise
-
-        with ThreadPoolExecutor(min(workers, missing)) as pool:
-            futures = [pool.submit(cache.run_units, units, build, on_progress=on_progress,
-                                   worker=rank * workers + t, wait=False)
-                       for t in range(min(workers, missing))]
-        for error in (f.exception() for f in futures):  # the failure, not the cancellations
-            if error is not None and not isinstance(error, _Cancelled):
-                raise error
-        built = sum(future.result() for future in futures)
-    # What is left is held by other processes (ranks, jobs): wait for it, or take it over.
-    built += cache.run_units(units, _build_unit, worker=rank * workers, on_progress=on_progress)
-    if bar:
-        bar.close()
+    try:
+        built = _build_in_threads(units, min(workers, missing), rank * workers, on_progress)
+        # What is left is held by other processes (ranks, jobs): wait for it, or take it over.
+        built += cache.run_units(units, _build_unit, worker=rank * workers,
+                                 on_progress=on_progress)
+    finally:
+        if bar:
+            bar.close()
     return {"units": len(units), "missing": missing, "built_here": built,
             "seconds": time.perf_counter() - start}
 
 
 class _Cancelled(Exception):
     """Raised in a builder thread that stops because another one failed."""
+
+
+def _build_in_threads(units: list[cache.Unit], threads: int, first_worker: int,
+                      on_progress: Callable[[int], None] | None) -> int:
+    """Units built by `threads` threads taking them in turn; bad input found by one thread
+    stops the others, and its error is raised."""
+    failed = threading.Event()
+
+    def build(unit: cache.Unit) -> None:
+        if failed.is_set():
+            raise _Cancelled
+        try:
+            _build_unit(unit)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        futures = [pool.submit(cache.run_units, units, build, on_progress=on_progress,
+                               worker=first_worker + t, wait=False) for t in range(threads)]
+    for error in (f.exception() for f in futures):  # the failure, not the cancellations
+        if error is not None and not isinstance(error, _Cancelled):
+            raise error
+    return sum(future.result() for future in futures)
 
 
 class _Bar:

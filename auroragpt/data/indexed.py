@@ -225,12 +225,6 @@ def read_index(path: Path) -> tuple[np.dtype, int, int, np.ndarray, np.ndarray, 
     return dtype, seq_count, doc_count, lengths, pointers, documents
 
 
-def read_lengths(path: Path) -> tuple[np.dtype, np.ndarray]:
-    """Validate an `.idx` and read just its sequence lengths (fast: no mmap set-up)."""
-    with IndexHeader(path) as header:
-        return header.dtype, header.lengths()
-
-
 class IndexedDatasetWriter:
     """Append documents, then `finalize()`: writes `<prefix>.bin` and `<prefix>.idx` atomically.
 

@@ -68,13 +68,18 @@ def _fisher_yates(values, words, pos, start):
     return 0, pos
 
 
+def _draw_words(state: np.random.RandomState, count: int) -> np.ndarray:
+    # A full-range uint32 draw from the legacy generator is exactly one raw MT19937 word.
+    return state.randint(0, 2**32, size=count, dtype=np.uint32)
+
+
 class _WordStream:
     """The raw MT19937 words of `RandomState(seed)`, drawn on demand and kept.
 
-    NOTE: every corpus of a blend is shuffled with the same seed, so every corpus consumes
+    NOTE: Megatron shuffles every file of a blend with the same seed, so every file consumes
     the same word stream from its start. Drawing it once per process (instead of seeding a
-    RandomState per corpus, ~100 us each, and drawing again) is what makes thousands of
-    small corpora cheap.
+    RandomState per file, ~100 us each, and drawing again) is what makes thousands of
+    small files cheap.
     """
 
     def __init__(self, seed: int):
@@ -88,9 +93,7 @@ class _WordStream:
         with self.lock:
             if self.words.shape[0] < count:
                 extra = max(count - self.words.shape[0], self.words.shape[0], 1 << 16)
-                # A full-range uint32 draw from the legacy generator is exactly one raw word.
-                more = self.state.randint(0, 2**32, size=extra, dtype=np.uint32)
-                self.words = np.concatenate([self.words, more])
+                self.words = np.concatenate([self.words, _draw_words(self.state, extra)])
             return self.words
 
 
@@ -121,8 +124,7 @@ class MegatronRandom:
         self.used = 0  # words of self.words consumed
 
     def _next_block(self) -> None:
-        # A full-range uint32 draw from the legacy generator is exactly one raw word.
-        self.words = self.state.randint(0, 2**32, size=self._BLOCK, dtype=np.uint32)
+        self.words = _draw_words(self.state, self._BLOCK)
         self.used = 0
 
     def shuffle(self, values: np.ndarray) -> None:
