@@ -222,6 +222,38 @@ def main() -> None:
         rows.append(row)
         with open(Path(args.workdir) / "results.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+    if not args.skip_megatron:
+        print(f"plot: {plot_rows(rows, Path(args.workdir) / 'results.png')}")
+
+
+def plot_rows(rows: list[dict], path: Path) -> Path:
+    """Build seconds against documents, both sides, cold and warm, with the cold ratio."""
+    from matplotlib.figure import Figure
+
+    rows = sorted(rows, key=lambda r: r["documents"])
+    docs = [r["documents"] / 1e6 for r in rows]
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.subplots()
+    for side, color in (("megatron", "tab:gray"), ("ours", "tab:blue")):
+        label = "megatron-core" if side == "megatron" else "auroragpt"
+        for state, style in (("cold", "o-"), ("warm", "s--")):
+            ax.plot(docs, [r[f"{side}_{state}"]["build_s"] for r in rows], style, color=color,
+                    label=f"{label}, {state}")
+    for x, r in zip(docs, rows, strict=True):
+        ax.annotate(f"{r['speedup_cold_build']:.1f}x", (x, r["ours_cold"]["build_s"]),
+                    textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="documents in the list (2419 files)",
+           ylabel="build seconds (median)",
+           title="Blended index build, Dolma-shaped list: cold ratio under each point")
+    ax.set_xticks(docs, [f"{d:.1f} M\n(1/{1 / r['fraction']:.0f})" for d, r in zip(docs, rows,
+                                                                                  strict=True)])
+    ax.xaxis.set_minor_formatter("")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    return path
 
 
 if __name__ == "__main__":
