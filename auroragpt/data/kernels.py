@@ -1,21 +1,23 @@
-"""The two inherently sequential loops of index building, compiled with numba.
+"""The sequential loops of index building, compiled with numba.
 
 Everything else in the pipeline is vectorised numpy. These loops are not vectorisable and must
 reproduce megatron-core bit for bit:
 
 - `MegatronRandom.shuffle`: numpy's legacy `RandomState.shuffle` (Fisher-Yates driven by
-  MT19937 with masked rejection sampling). We draw the raw 32-bit MT19937 words in bulk from
-  a `RandomState` with the same seed and run the swaps compiled, consuming words exactly as
-  numpy does, so consecutive shuffles give the same permutations. It is several times
-  faster than `RandomState.shuffle`, which spends ~70 ns per element on a 2-core machine.
+  MT19937 with masked rejection sampling). We draw the raw 32-bit MT19937 words from a
+  `RandomState` with the same seed and run the swaps compiled, consuming words exactly as
+  numpy does, so consecutive shuffles give the same permutations. It is ~10x faster than
+  `RandomState.shuffle`, which spends ~70 ns per element on a 2-core machine.
 - `greedy_blend`: the greedy of megatron-core's `build_blending_indices`. Each sample goes to
   the dataset whose realised count lags its weight the most. There is no closed form: the
   lag of a heavy dataset can exceed one sample (we measured 1.55), so counts are not a
   rounding of weight * position and the choice at step t depends on every earlier choice.
   We run it over corpora (a handful), not over files, so it costs O(samples * corpora).
-- `fill_gpt_indices`: one file's document, sample and shuffle indices (see `gpt.py`) in one
-  pass: the shuffles above, plus the walk over the shuffled document lengths that finds where
-  each sample starts (Megatron's `build_sample_idx`).
+  `greedy_blend_slots` is the same greedy, looking up each sample's pool slot as it goes.
+- `fill_gpt_indices`: a chunk of files' document, sample and shuffle indices (see `gpt.py`)
+  in one call: the shuffles above, plus the walk over the shuffled document lengths that
+  finds where each sample starts (Megatron's `build_sample_idx`). `range_totals` counts the
+  files' tokens first, in one pass with no temporaries.
 
 Every kernel releases the GIL, so threads build the indices of different files at once.
 """
