@@ -6,8 +6,9 @@ reproduce megatron-core bit for bit:
 - `MegatronRandom.shuffle`: numpy's legacy `RandomState.shuffle` (Fisher-Yates driven by
   MT19937 with masked rejection sampling). We draw the raw 32-bit MT19937 words from a
   `RandomState` with the same seed and run the swaps compiled, consuming words exactly as
-  numpy does, so consecutive shuffles give the same permutations. It is ~10x faster than
-  `RandomState.shuffle`, which spends ~70 ns per element on a 2-core machine.
+  numpy does, so consecutive shuffles give the same permutations. Measured here against
+  `RandomState.shuffle` (17 ns per element on 10k-element arrays, 38 ns on 5 M): 2.2x
+  faster drawing its own words, ~5x on the per-file shuffles, which share one stream.
 - `greedy_blend`: the greedy of megatron-core's `build_blending_indices`. Each sample goes to
   the dataset whose realised count lags its weight the most. There is no closed form: the
   lag of a heavy dataset can exceed one sample (we measured 1.55), so counts are not a
