@@ -20,6 +20,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from auroragpt.config import get_preset
+from auroragpt.dist import teardown
 from auroragpt.model import build_model
 
 
@@ -84,7 +85,7 @@ def main() -> None:
         save_file({k: v.float().contiguous().clone() for k, v in full.items()},
                   str(args.out / "reference.safetensors"))
     dist.barrier()
-    dist.destroy_process_group()
+    teardown()  # NOTE: not a bare destroy_process_group: see teardown's note (gloo exit abort)
 
 
 if __name__ == "__main__":
