@@ -405,7 +405,9 @@ class BlendedDataset:
         self.pool_slot = arrays["pool"]
         self.pool = PoolLayout(self.plan)
         self.report = share_report(self.plan, arrays)
-        self._chunk_of = {i: c for c, members in enumerate(self.plan.chunks) for i in members}
+        # file -> (chunk, its position in the chunk)
+        self._chunk_of = {i: (c, position) for c, members in enumerate(self.plan.chunks)
+                          for position, i in enumerate(members)}
         self._chunks: dict[int, IndexBatch] = {}
         self._files: dict[int, tuple[IndexedDataset, SampleIndex]] = {}
 
@@ -435,11 +437,11 @@ class BlendedDataset:
 
     def _file(self, i: int) -> tuple[IndexedDataset, SampleIndex]:
         if i not in self._files:
-            c = self._chunk_of[i]
+            c, position = self._chunk_of[i]
             if c not in self._chunks:
                 arrays = cache.read_bundle(self.plan.chunk_path(self.cache_dir, c))[0]
                 self._chunks[c] = IndexBatch(**arrays)
-            index = self._chunks[c].file(self.plan.chunks[c].index(i))
+            index = self._chunks[c].file(position)
             self._files[i] = (IndexedDataset(self.plan.files[i].prefix), index)
         return self._files[i]
 

@@ -14,7 +14,8 @@ each equal, element for element and dtype for dtype, to megatron-core 0.16's `GP
   themselves when it is separate).
 
 All three come from one `RandomState(seed)`, drawn in that order, and are filled by one
-compiled pass per file (`kernels.fill_gpt_indices`) with token counts in int64 throughout.
+compiled call for a whole batch of files (`kernels.fill_gpt_indices`), with token counts in
+int64 throughout.
 """
 
 from __future__ import annotations
@@ -155,14 +156,16 @@ def build_sample_indices(lengths: np.ndarray, length_starts: np.ndarray,
     """
     begins = np.array([b for b, _ in documents], np.int64)
     ends = np.array([e for _, e in documents], np.int64)
-    tokens, longest = range_totals(lengths, length_starts, begins, ends)
+    tokens = range_totals(lengths, length_starts, begins, ends)
     plans = [plan_epochs(int(t), seq_length, n)
              for t, n in zip(tokens.tolist(), num_samples, strict=True)]
     epochs = np.array([p.num_epochs for p in plans], np.int64)
     known = {"tokens": tokens, "document_starts": offsets(epochs * (ends - begins)),
              "sample_starts": offsets([p.num_samples + 1 for p in plans]),
              "shuffle_starts": offsets([p.num_samples for p in plans])}
-    wide = max(int(np.max(np.diff(known["document_starts"]), initial=0)), longest) > _INT32_MAX
+    # NOTE: Megatron widens the sample index when a document index or a length passes int32;
+    # lengths are int32 in the .idx, so only the document index can.
+    wide = int(np.max(np.diff(known["document_starts"]), initial=0)) > _INT32_MAX
     long = max((p.num_samples for p in plans), default=0) >= _UINT32_MAX - 1
     specs = {name: (value.dtype, value.shape) for name, value in known.items()}
     specs["document_index"] = (np.dtype(np.int32), (int(known["document_starts"][-1]),))

@@ -151,18 +151,15 @@ class MegatronRandom:
 
 @numba.njit(cache=True, nogil=True)
 def range_totals(lengths, length_starts, begins, ends):
-    """(tokens of each file's documents [begin, end) as int64, the longest length): one pass,
-    no temporaries. File f's lengths are lengths[length_starts[f]:length_starts[f + 1]]."""
+    """Tokens of each file's documents [begin, end) as int64, in one pass with no
+    temporaries. File f's lengths are lengths[length_starts[f]:length_starts[f + 1]]."""
     tokens = np.zeros(begins.shape[0], np.int64)
-    longest = 0
     for f in range(begins.shape[0]):
         total = 0
         for d in range(length_starts[f] + begins[f], length_starts[f] + ends[f]):
             total += lengths[d]
         tokens[f] = total
-        for d in range(length_starts[f], length_starts[f + 1]):
-            longest = max(longest, lengths[d])
-    return tokens, longest
+    return tokens
 
 
 @numba.njit(cache=True, nogil=True)
