@@ -33,4 +33,4 @@ slides: setup-dev
 	fi
 
 lint: setup-dev
-	.venv/bin/ruff check auroragpt tests benchmarks
+	.venv/bin/ruff check .

@@ -1,4 +1,4 @@
-"""All-reduce through auroragpt's runtime (torch.distributed, set up by `auroragpt.dist.setup`)
+"""All-reduce through auroragpt's runtime (torch.distributed, set up by `auroragpt.distributed.setup`)
 next to MPI's own all-reduce (mpi4py on the same ranks), same sizes, same protocol.
 
     python benchmarks/dist_allreduce.py            # re-launches itself with mpiexec -n 2
@@ -36,8 +36,8 @@ def main() -> int:
 
     from mpi4py import MPI
 
-    from auroragpt.dist import setup, teardown
-    from auroragpt.dist.doctor import allreduce_benchmark, format_bytes, parse_size
+    from auroragpt.distributed import setup, teardown
+    from auroragpt.distributed.doctor import allreduce_benchmark, format_bytes, parse_size
 
     sizes = tuple(parse_size(s) for s in args.sizes.split(","))
     info = setup()

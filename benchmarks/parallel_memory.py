@@ -53,7 +53,7 @@ def rank_main(args: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     from auroragpt.config import apply_overrides, get_preset
-    from auroragpt.dist import setup, teardown
+    from auroragpt.distributed import setup, teardown
     from auroragpt.model import build_model
     from auroragpt.parallel import PeakStateBytes
     from auroragpt.train.run import build_engine

@@ -15,7 +15,7 @@ import sys
 # is simply absent from the list.
 COMMAND_MODULES = [
     "auroragpt.cli.train",
-    "auroragpt.cli.dist",
+    "auroragpt.cli.launch",
     "auroragpt.cli.data",
     "auroragpt.cli.eval",
     "auroragpt.cli.exercises",

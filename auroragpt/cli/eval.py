@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed, the same per step")
     evaluate.add_argument("--batch-size", type=int, default=16, metavar="N")
     evaluate.add_argument("--device", default="auto",
-                          help="cpu, cuda, xpu, mps (default: auto, as auroragpt.dist picks)")
+                          help="cpu, cuda, xpu, mps (default: auto, as auroragpt.distributed picks)")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_eval)
 
@@ -114,7 +114,7 @@ def _device(name: str):
 
     if name != "auto":
         return torch.device(name)
-    from auroragpt.dist import setup
+    from auroragpt.distributed import setup
 
     return setup().device
 

@@ -55,7 +55,7 @@ def register(subparsers) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from auroragpt.config import ConfigError
     from auroragpt.data import DataError
-    from auroragpt.dist import setup, teardown
+    from auroragpt.distributed import setup, teardown
     from auroragpt.train import CheckpointError, RunDirError, TrainingError, resolve_config, train
 
     try:
@@ -78,7 +78,7 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from auroragpt.config import load_config
-    from auroragpt.dist import setup
+    from auroragpt.distributed import setup
     from auroragpt.model import build_model
     from auroragpt.tokenizer import Tokenizer
     from auroragpt.train.checkpoint import (

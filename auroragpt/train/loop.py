@@ -188,7 +188,7 @@ class Trainer:
     def fit(self) -> RunSummary:
         """Train from the current step to `train.stop_step` or `train.max_steps`."""
         from auroragpt.data import GlobalBatchLoader
-        from auroragpt.dist import StragglerMonitor, Watchdog
+        from auroragpt.distributed import StragglerMonitor, Watchdog
 
         t = self.cfg.train
         end = t.stop_step or t.max_steps

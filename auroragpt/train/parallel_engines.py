@@ -176,7 +176,7 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
     if strategy == "none":
         return LocalEngine(model, cfg.train, device)
     if not dist.is_initialized():
-        from auroragpt.dist import setup
+        from auroragpt.distributed import setup
 
         # An in-process store: one rank needs no rendezvous address or port. DeepSpeed still
         # reads its rank from the environment, as a launcher would have set it.

@@ -119,9 +119,9 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
     """Train `cfg` into `run_dir` (default runs/<cfg.name>); with `resume`, continue its run.
 
     `data` defaults to `auroragpt.data.prepare_data(cfg)`; anything with its fields works.
-    Joins the distributed job through `auroragpt.dist.setup()` (single process: no group).
+    Joins the distributed job through `auroragpt.distributed.setup()` (single process: no group).
     """
-    from auroragpt.dist import setup
+    from auroragpt.distributed import setup
 
     info = setup()
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)

@@ -1,11 +1,11 @@
-"""Checks of exercise 00 against auroragpt.dist's pure decisions and torch's own table of
+"""Checks of exercise 00 against auroragpt.distributed's pure decisions and torch's own table of
 default backends, on random jobs of every launcher."""
 
 import random
 
 import torch.distributed
 
-from auroragpt.dist.env import Accelerators, choose_device, discover_ranks
+from auroragpt.distributed.env import Accelerators, choose_device, discover_ranks
 from auroragpt.exercises.checking import CheckFailed, check
 
 # What a login shell already has; none of it says anything about ranks.
@@ -70,7 +70,7 @@ def _as_ranks(value) -> tuple[int, ...]:
     return tuple(value)
 
 
-@check("read_ranks agrees with auroragpt.dist on random torchrun, Open MPI, PALS and MPICH jobs",
+@check("read_ranks agrees with auroragpt.distributed on random torchrun, Open MPI, PALS and MPICH jobs",
        hint="recognise a launcher by its rank variable, trying torchrun's first (a torchrun worker "
             "started by mpiexec sees both); without any launcher, the process is alone.")
 def ranks_match_library(ctx):
@@ -90,7 +90,7 @@ def ranks_match_library(ctx):
                           f"{', '.join(wrong)} wrong, you returned {got}")
 
 
-@check("pick_device agrees with auroragpt.dist on random nodes and local ranks",
+@check("pick_device agrees with auroragpt.distributed on random nodes and local ranks",
        hint="preference xpu > cuda > mps > cpu; an index only for xpu and cuda, the local rank "
             "modulo the number of GPUs of that kind.")
 def device_matches_library(ctx):

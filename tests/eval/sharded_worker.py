@@ -20,7 +20,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from auroragpt.config import get_preset
-from auroragpt.dist import teardown
+from auroragpt.distributed import teardown
 from auroragpt.model import build_model
 
 

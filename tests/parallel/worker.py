@@ -19,7 +19,7 @@ import torch.distributed as dist
 from safetensors.torch import save_file
 
 from auroragpt.config import apply_overrides, get_preset
-from auroragpt.dist import setup, teardown
+from auroragpt.distributed import setup, teardown
 from auroragpt.model import build_model
 from auroragpt.parallel import PeakStateBytes
 from auroragpt.train.optim import lr_at

@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from dist_helpers import PYTHON, WORKER, child_env, run
+from distributed_helpers import PYTHON, WORKER, child_env, run
 
 from auroragpt.cli import main
-from auroragpt.dist.jobscript import JobSpec, normalize_walltime, render_jobscript
-from auroragpt.dist.launcher import LaunchError
+from auroragpt.distributed.jobscript import JobSpec, normalize_walltime, render_jobscript
+from auroragpt.distributed.launcher import LaunchError
 
 CMD = ["auroragpt", "train", "--preset", "7b", "train.max_steps=100"]
 

@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from auroragpt.cli import main
-from auroragpt.dist.launcher import (
+from auroragpt.distributed.launcher import (
     LaunchError,
     aurora_cpu_bind,
     build_plan,

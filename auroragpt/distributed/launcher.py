@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auroragpt.dist.env import expand_hostlist, job_port
+from auroragpt.distributed.env import expand_hostlist, job_port
 
 
 class LaunchError(ValueError):
@@ -280,7 +280,7 @@ def build_plan(cmd: list[str], env: Mapping[str, str], machine: str = "local", *
 
     launch_env = {name: value for name, value in profile.env.items() if name not in env}
     if kind in ("mpiexec", "srun") and hosts:
-        # For tools that read the env:// variables; auroragpt.dist.setup itself prefers an
+        # For tools that read the env:// variables; auroragpt.distributed.setup itself prefers an
         # mpi4py rendezvous on a fresh port when it can.
         launch_env.setdefault("MASTER_ADDR", env.get("MASTER_ADDR") or hosts[0])
         launch_env.setdefault("MASTER_PORT", env.get("MASTER_PORT")

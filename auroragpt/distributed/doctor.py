@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from auroragpt.dist.setup import DistInfo
+from auroragpt.distributed.setup import DistInfo
 
 CPU_SIZES = (4 << 10, 64 << 10, 1 << 20, 4 << 20)  # bytes; gloo on a few cores
 ACCELERATOR_SIZES = (1 << 20, 16 << 20, 64 << 20, 256 << 20)

@@ -3,7 +3,7 @@
 Every function here takes the environment as a `Mapping[str, str]` (and, where a decision
 depends on hardware or on MPI, those facts as plain values), so each decision is testable with
 a dict standing in for `os.environ`. The side effects (probing devices, importing mpi4py,
-creating process groups) live in `auroragpt.dist.setup`.
+creating process groups) live in `auroragpt.distributed.setup`.
 
 Launchers and the variables they set, in the order they are checked:
 

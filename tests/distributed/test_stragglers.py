@@ -1,9 +1,9 @@
 """Straggler detection against medians worked out by hand; multi-rank runs are in
-test_dist_multiprocess.py."""
+test_multiprocess.py."""
 
 import pytest
 
-from auroragpt.dist import Straggler, StragglerMonitor, find_stragglers
+from auroragpt.distributed import Straggler, StragglerMonitor, find_stragglers
 
 
 def test_find_stragglers_against_the_median():

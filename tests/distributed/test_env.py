@@ -5,7 +5,7 @@ Each expected value is written out from the launcher's documented variables, not
 
 import pytest
 
-from auroragpt.dist.env import (
+from auroragpt.distributed.env import (
     Accelerators,
     DistEnvError,
     MpiWorld,

@@ -1,6 +1,6 @@
 """setup()/teardown() in this process: the single-process case and the error paths.
 
-Real multi-rank setups (torchrun, mpiexec) are in test_dist_multiprocess.py.
+Real multi-rank setups (torchrun, mpiexec) are in test_multiprocess.py.
 """
 
 import datetime
@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from auroragpt.dist import DistEnvError, DistInfo, setup, teardown
+from auroragpt.distributed import DistEnvError, DistInfo, setup, teardown
 
 
 @pytest.fixture(autouse=True)

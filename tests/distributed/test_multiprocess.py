@@ -1,6 +1,6 @@
 """Real ranks on this CPU: torchrun, the venv's mpiexec (mpich + mpi4py), and `auroragpt launch`.
 
-Each rank of tests/dist/worker.py prints one JSON line; the references are formulas: the
+Each rank of tests/distributed/worker.py prints one JSON line; the references are formulas: the
 all-reduce of (rank + 1) over n ranks is n (n + 1) / 2, and the broadcast is rank 0's tensor
 7 * [0, 1, 2, 3].
 """
@@ -8,7 +8,7 @@ all-reduce of (rank + 1) over n ranks is n (n + 1) / 2, and the broadcast is ran
 import json
 
 import pytest
-from dist_helpers import MPIEXEC, PYTHON, WORKER, free_port, run
+from distributed_helpers import MPIEXEC, PYTHON, WORKER, free_port, run
 
 TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--nnodes", "1"]
 LAUNCH = [PYTHON, "-m", "auroragpt.cli", "launch"]

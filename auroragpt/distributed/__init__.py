@@ -1,7 +1,7 @@
 """Distributed runtime: one `setup()` for every launcher, launch lines for Aurora and Polaris,
 and the watchdog and straggler report that keep a large job honest.
 
-    from auroragpt.dist import setup, teardown, Watchdog, StragglerMonitor
+    from auroragpt.distributed import setup, teardown, Watchdog, StragglerMonitor
 
     info = setup()                      # DistInfo(rank, local_rank, world_size, device, backend)
     monitor = StragglerMonitor(every_n=50, threshold=0.2)
@@ -19,10 +19,16 @@ Pure decisions (launcher, ranks, device, backend, launch lines) live in `env` an
 see docs/distributed.md.
 """
 
-from auroragpt.dist.env import Accelerators, DistEnvError, RankInfo, choose_backend, choose_device
-from auroragpt.dist.setup import DistInfo, setup, teardown
-from auroragpt.dist.stragglers import Straggler, StragglerMonitor, find_stragglers
-from auroragpt.dist.watchdog import WATCHDOG_EXIT_CODE, Watchdog, WatchdogTimeout
+from auroragpt.distributed.env import (
+    Accelerators,
+    DistEnvError,
+    RankInfo,
+    choose_backend,
+    choose_device,
+)
+from auroragpt.distributed.setup import DistInfo, setup, teardown
+from auroragpt.distributed.stragglers import Straggler, StragglerMonitor, find_stragglers
+from auroragpt.distributed.watchdog import WATCHDOG_EXIT_CODE, Watchdog, WatchdogTimeout
 
 __all__ = [
     "Accelerators",

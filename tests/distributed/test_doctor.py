@@ -1,4 +1,4 @@
-"""`auroragpt doctor` pieces; the multi-rank run is in test_dist_multiprocess.py."""
+"""`auroragpt doctor` pieces; the multi-rank run is in test_multiprocess.py."""
 
 import importlib.metadata
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from auroragpt.cli import main
-from auroragpt.dist.doctor import AllReduceResult, library_versions, parse_size
+from auroragpt.distributed.doctor import AllReduceResult, library_versions, parse_size
 
 
 @pytest.mark.parametrize("text, size", [

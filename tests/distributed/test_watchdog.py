@@ -8,9 +8,9 @@ import json
 import textwrap
 import threading
 
-from dist_helpers import PYTHON, child_env, run
+from distributed_helpers import PYTHON, child_env, run
 
-from auroragpt.dist.watchdog import WATCHDOG_EXIT_CODE, Watchdog, format_all_stacks
+from auroragpt.distributed.watchdog import WATCHDOG_EXIT_CODE, Watchdog, format_all_stacks
 
 
 def run_script(tmp_path, body: str):
@@ -22,7 +22,7 @@ def run_script(tmp_path, body: str):
 def test_a_stuck_step_dumps_stacks_calls_back_and_exits(tmp_path):
     result = run_script(tmp_path, """
         import json, time
-        from auroragpt.dist import Watchdog
+        from auroragpt.distributed import Watchdog
 
         def record(event):
             with open("timeout.json", "w") as f:
@@ -46,7 +46,7 @@ def test_a_stuck_step_dumps_stacks_calls_back_and_exits(tmp_path):
 def test_regular_beats_keep_a_slow_loop_alive(tmp_path):
     result = run_script(tmp_path, """
         import time
-        from auroragpt.dist import Watchdog
+        from auroragpt.distributed import Watchdog
 
         with Watchdog(timeout_s=2.0) as watchdog:
             for step in range(40):   # 40 x 0.1 s: twice the limit in total, never per step
@@ -62,7 +62,7 @@ def test_regular_beats_keep_a_slow_loop_alive(tmp_path):
 def test_startup_limit_covers_a_slow_first_step(tmp_path):
     result = run_script(tmp_path, """
         import time
-        from auroragpt.dist import Watchdog
+        from auroragpt.distributed import Watchdog
 
         with Watchdog(timeout_s=0.5, startup_timeout_s=30) as watchdog:
             time.sleep(2)    # compile / data preparation before step 0
@@ -77,7 +77,7 @@ def test_frozen_interpreter_is_caught_by_the_c_level_backstop(tmp_path):
     # so the Python monitor thread cannot run; faulthandler's timer still fires.
     result = run_script(tmp_path, """
         import re
-        from auroragpt.dist import Watchdog
+        from auroragpt.distributed import Watchdog
 
         def stuck_in_regex():
             re.match(r"(a+)+$", "a" * 64 + "b")

@@ -2,7 +2,7 @@
 
 The same script runs unchanged as one process (`python train.py`), under `torchrun`, under
 `mpiexec` (Aurora and Polaris use Cray PALS; laptops the `mpich` wheel's Hydra) and under
-`srun`. The decisions are made by the pure functions in `auroragpt.dist.env`; this module
+`srun`. The decisions are made by the pure functions in `auroragpt.distributed.env`; this module
 performs them: it probes devices, binds the local device, and creates the process group.
 
 Rendezvous, by launcher:
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from auroragpt.dist.env import (
+from auroragpt.distributed.env import (
     BACKEND_OVERRIDE,
     DEVICE_OVERRIDE,
     MPI_LAUNCHERS,

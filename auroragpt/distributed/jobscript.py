@@ -12,7 +12,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from auroragpt.dist.launcher import LaunchError, get_profile
+from auroragpt.distributed.launcher import LaunchError, get_profile
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Fixtures for the distributed-runtime tests."""
 
 import pytest
-from dist_helpers import LAUNCHER_VARS
+from distributed_helpers import LAUNCHER_VARS
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from auroragpt.dist import StragglerMonitor, Watchdog, setup, teardown
+from auroragpt.distributed import StragglerMonitor, Watchdog, setup, teardown
 
 
 def emit(record: dict) -> None:

@@ -71,7 +71,7 @@ def _command(args) -> list[str]:
 
 
 def _launch(args) -> int:
-    from auroragpt.dist.launcher import LaunchError, build_plan, detect_machine, run_plan
+    from auroragpt.distributed.launcher import LaunchError, build_plan, detect_machine, run_plan
 
     machine = detect_machine(os.environ, socket.gethostname()) if args.machine == "auto" \
         else args.machine
@@ -98,8 +98,8 @@ def _launch(args) -> int:
 
 
 def _jobscript(args) -> int:
-    from auroragpt.dist.jobscript import JobSpec, render_jobscript
-    from auroragpt.dist.launcher import LaunchError
+    from auroragpt.distributed.jobscript import JobSpec, render_jobscript
+    from auroragpt.distributed.launcher import LaunchError
 
     spec = JobSpec(machine=args.machine, nodes=args.nodes, queue=args.queue,
                    walltime=args.walltime, command=_command(args), account=args.account,
@@ -126,8 +126,8 @@ def _jobscript(args) -> int:
 
 
 def _doctor(args) -> int:
-    from auroragpt.dist import setup, teardown
-    from auroragpt.dist.doctor import format_report, parse_size, run_doctor
+    from auroragpt.distributed import setup, teardown
+    from auroragpt.distributed.doctor import format_report, parse_size, run_doctor
 
     try:
         sizes = tuple(parse_size(s) for s in args.sizes.split(",")) if args.sizes else None
