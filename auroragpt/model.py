@@ -11,16 +11,16 @@ Notable features:
   set to None, so a pipeline stage can keep just its slice of the model.
 - Construction allocates, `init_weights()` initialises: build on the meta device, shard, then
   `to_empty(device=...)` and `init_weights()`.
-- A KV cache that lives on whatever device the model lives on, for fast generation.
+- A KV cache that lives on whatever device the model lives on: keys and values are written at
+  the new tokens' positions, given as a tensor, so no shape depends on the position (one
+  compiled decode step serves them all). Sampling and decoding live in `auroragpt.generation`.
 
 The model knows nothing of parallelism: `auroragpt.parallel` applies it from outside.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -96,7 +96,7 @@ class Attention(nn.Module):
         self.wo = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
-                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
         q = self.wq(x).view(B, T, self.n_heads, self.head_dim)
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim)
@@ -105,27 +105,16 @@ class Attention(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
 
         mask, is_causal = None, True
-        if cache is not None and isinstance(start_pos, torch.Tensor):
-            # positions (T,) in a tensor: static shapes for a compiled decode step. Keys and
-            # values are written in place; the whole cache is attended, later slots masked out.
+        if cache is not None:
+            # keys and values written in place at the new tokens' positions (T,); the whole
+            # cache is attended, each query masked to the slots at or before its position
+            # (later slots are the future or not yet written). No shape depends on positions.
             cache_k, cache_v = cache[0][:B], cache[1][:B]
-            cache_k.index_copy_(2, start_pos, k)
-            cache_v.index_copy_(2, start_pos, v)
+            cache_k.index_copy_(2, positions, k)
+            cache_v.index_copy_(2, positions, v)
             k, v = cache_k, cache_v  # (B, nkv, max_len, hd)
             key_pos = torch.arange(k.shape[2], device=x.device)
-            mask, is_causal = key_pos[None, :] <= start_pos[:, None], False  # (T, max_len)
-        elif cache is not None:
-            cache_k, cache_v = cache
-            end = start_pos + T
-            cache_k[:B, :, start_pos:end] = k
-            cache_v[:B, :, start_pos:end] = v
-            k, v = cache_k[:B, :, :end], cache_v[:B, :, :end]  # (B, nkv, end, hd)
-            if T == 1:  # one new token: it sees every cached key, no mask needed
-                is_causal = False
-            elif start_pos > 0:  # query i sits at position start_pos + i, sees keys 0..that
-                key_pos = torch.arange(end, device=x.device)
-                query_pos = torch.arange(start_pos, end, device=x.device)
-                mask, is_causal = key_pos[None, :] <= query_pos[:, None], False  # (T, end)
+            mask, is_causal = key_pos[None, :] <= positions[:, None], False  # (T, max_len)
 
         # NOTE: grouped-query attention inside SDPA (`enable_gqa`): each kv head serves
         # n_heads / n_kv_heads query heads without materialising repeated keys and values.
@@ -156,8 +145,8 @@ class TransformerBlock(nn.Module):
         self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
-                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x), cos_sin, cache, start_pos)
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        h = x + self.attention(self.attention_norm(x), cos_sin, cache, positions)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
@@ -207,123 +196,30 @@ class Transformer(nn.Module):
                 nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
-                start_pos: int | torch.Tensor = 0) -> torch.Tensor:
+                positions: torch.Tensor | None = None) -> torch.Tensor:
         """tokens: (B, T) ids (or (B, T, dim) hidden states on a stage without embeddings).
 
         Returns logits (B, T, vocab) in the compute dtype, or hidden states on a stage without
-        an output layer. With `cache`, positions start at `start_pos` and keys/values are stored.
-        `start_pos` may instead be a (T,) tensor of the new tokens' positions: then no shape
-        depends on the position (what `torch.compile` needs to compile a decode step once), and
-        attention runs over the whole cache with a mask.
+        an output layer. `positions` (T,) are the tokens' positions, 0..T-1 by default (the
+        caller keeps them below max_seq_len). With `cache`, their keys and values are stored
+        at those positions and each token attends to every cached position up to its own.
         """
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         T = h.shape[1]
-        if isinstance(start_pos, torch.Tensor):  # the caller keeps positions below max_seq_len
-            cos_sin = self.rope[start_pos]  # (T, hd/2, 2)
-        elif start_pos + T > self.rope.shape[0]:
-            raise ValueError(
-                f"sequence of {start_pos + T} positions exceeds max_seq_len={self.rope.shape[0]}"
-            )
+        if positions is not None:
+            cos_sin = self.rope[positions]  # (T, hd/2, 2)
+        elif T > self.rope.shape[0]:
+            raise ValueError(f"sequence of {T} positions exceeds max_seq_len={self.rope.shape[0]}")
         else:
-            cos_sin = self.rope[start_pos:start_pos + T]  # (T, hd/2, 2)
+            cos_sin = self.rope[:T]  # (T, hd/2, 2)
+            if cache is not None:
+                positions = torch.arange(T, device=h.device)
         for i, block in self.layers.items():
             layer_cache = None if cache is None else (cache.keys[int(i)], cache.values[int(i)])
-            h = block(h, cos_sin, layer_cache, start_pos)
+            h = block(h, cos_sin, layer_cache, positions)
         if self.norm is not None:
             h = self.norm(h)
         return self.output(h) if self.output is not None else h
-
-    # ------------------------------------------------------------------------------------------
-    # Generation
-    # ------------------------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def stream(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None,
-               stop_tokens: Sequence[int] = (), use_cache: bool = True,
-               generator: torch.Generator | None = None,
-               compile: bool = False) -> Iterator[torch.Tensor]:
-        """Yield the next token of every sequence, (B,), until all stopped or max_new_tokens.
-
-        prompt: (B, T) token ids. temperature 0 is greedy. A sequence that produced a stop
-        token keeps yielding that token while others continue.
-
-        compile=True runs the one-token steps through `torch.compile` with static shapes (a
-        cache spanning max_seq_len, positions passed as tensors), so one compilation serves
-        every prompt and position at a batch size. Measured on one CPU core (RESULTS.md,
-        Training): 8-14 s of compilation once per process and batch size (1-4 s with
-        inductor's on-disk cache), then tokens 1.8-2.2x cheaper on models whose decode step is
-        dispatch overhead (0.2-4 M parameters) and 1.1x on a 32 M model, which reads its
-        weights from memory at every token; so it pays after thousands of tokens, not for a
-        training run's short samples, and stays opt-in.
-        """
-        B, T = prompt.shape
-        total = min(T + max_new_tokens, self.config.max_seq_len)
-        if T >= total:
-            raise ValueError(f"prompt of {T} tokens leaves no room below max_seq_len={total}")
-        tokens = prompt.new_empty(B, total)  # (B, total): prompt, then each new token
-        tokens[:, :T] = prompt
-        cache = None
-        if use_cache:
-            cache = KVCache.allocate(self, B, self.config.max_seq_len if compile else total)
-        logits = self(prompt, cache=cache)[:, -1]  # (B, V); a cache is filled with the prompt
-        step = _compiled_decode_step() if compile else _decode_step
-        stop = torch.tensor(list(stop_tokens), device=prompt.device, dtype=prompt.dtype)
-        finished = torch.zeros(B, dtype=torch.bool, device=prompt.device)
-        for pos in range(T, total):
-            next_token = sample_next(logits.float(), temperature, top_k, top_p, generator)
-            if len(stop_tokens):
-                next_token = torch.where(finished, tokens[:, pos - 1], next_token)  # (B,)
-                finished |= torch.isin(next_token, stop)
-            tokens[:, pos] = next_token
-            yield next_token
-            if pos + 1 == total or (len(stop_tokens) and bool(finished.all())):
-                return
-            if cache is None:
-                logits = self(tokens[:, :pos + 1])[:, -1]
-            else:
-                position = torch.tensor([pos], device=prompt.device) if compile else pos
-                logits = step(self, next_token[:, None], position, cache)
-
-    @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, max_new_tokens: int, **kwargs) -> torch.Tensor:
-        """Prompt (B, T) plus up to max_new_tokens sampled tokens: (B, T + n). See `stream`."""
-        new = list(self.stream(prompt, max_new_tokens, **kwargs))
-        return torch.cat([prompt, torch.stack(new, dim=1)], dim=1) if new else prompt
-
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample one token per row of logits (B, V): greedy at temperature 0, else top-k then top-p."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # drop a token when the tokens ranked above it already cover top_p
-        drop_sorted = cumulative - sorted_logits.softmax(-1) >= top_p
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-def _decode_step(model: Transformer, token: torch.Tensor, position: int | torch.Tensor,
-                 cache: KVCache) -> torch.Tensor:
-    """Logits (B, V) of one new token (B, 1) at `position`, stored in the cache."""
-    return model(token, cache=cache, start_pos=position)[:, -1]
-
-
-@functools.cache
-def _compiled_decode_step():
-    """`_decode_step` compiled once per process; it recompiles for a new batch size or model shape
-    (another model of the same config reuses the compiled code: parameters are its inputs)."""
-    return torch.compile(_decode_step, fullgraph=True, dynamic=False)
 
 
 def build_model(config: ModelConfig, device: torch.device | str = "cpu") -> Transformer:

@@ -7,7 +7,7 @@ Two workloads, each run on both models, same inputs, median of `--reps` timed ru
 warm-up, ours and theirs alternating:
 
 - greedy generation: a batch of prompts, a fixed number of new tokens, KV cache on both sides
-  (ours: `Transformer.generate`; theirs: `generate(do_sample=False)` with EOS disabled so both
+  (ours: `auroragpt.generation.generate_tokens`; theirs: `generate(do_sample=False)` with EOS disabled so both
   produce exactly `--new` tokens). The outputs are checked token-identical before timing.
 - scoring: next-token NLL of full-length sequences (forward + fp32 log-softmax), the inner
   loop of validation loss; the NLLs are checked equal (1e-4) before timing.
@@ -54,6 +54,7 @@ def main() -> int:
 
     from auroragpt.config import get_preset
     from auroragpt.eval.hf import hf_config_dict, to_hf_state_dict
+    from auroragpt.generation import generate_tokens
     from auroragpt.model import build_model
 
     torch.manual_seed(0)
@@ -73,7 +74,7 @@ def main() -> int:
     new = min(args.new, cfg.max_seq_len - args.prompt)
 
     def ours_generate():
-        return ours.generate(prompt, new, temperature=0.0)
+        return generate_tokens(ours, prompt, new, temperature=0.0)
 
     def theirs_generate():
         return theirs.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=False,

@@ -5,7 +5,7 @@ process. Training: one step is forward, the same next-token loss, backward and A
 and theirs alternate step by step so both see the same machine load, and the median step
 time is reported (fp32; `--bf16` adds both models under CPU bf16 autocast, as extra rows).
 Generation: greedy decoding with a KV cache, alternating runs, median: our
-`Transformer.generate` as it runs by default (eager) and with `compile=True`, their
+`auroragpt.generation.generate_tokens` as it runs by default (eager) and with `compile=True`, their
 `generate(do_sample=False)` as it runs by default (eager, dynamic cache) and with a static
 cache and a compiled forward; compilations are timed apart, in the first call.
 
@@ -108,6 +108,8 @@ def bench_generation(ours, theirs, prompt: torch.Tensor, new_tokens: int, repeat
     produced the same tokens (they hold the same weights, so they should)."""
     import transformers
 
+    from auroragpt.generation import generate_tokens
+
     ours.eval()
     theirs.eval()
     compile_config = transformers.CompileConfig(fullgraph=True, dynamic=False, mode="default")
@@ -115,8 +117,8 @@ def bench_generation(ours, theirs, prompt: torch.Tensor, new_tokens: int, repeat
     theirs_kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                          pad_token_id=0)
     runs = [
-        lambda: ours.generate(prompt, new_tokens, temperature=0),
-        lambda: ours.generate(prompt, new_tokens, temperature=0, compile=True),
+        lambda: generate_tokens(ours, prompt, new_tokens, temperature=0),
+        lambda: generate_tokens(ours, prompt, new_tokens, temperature=0, compile=True),
         lambda: theirs.generate(prompt, **theirs_kwargs),
         lambda: theirs.generate(prompt, cache_implementation="static",
                                 compile_config=compile_config, **theirs_kwargs),

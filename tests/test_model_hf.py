@@ -18,6 +18,7 @@ from auroragpt.eval.hf import (
     model_config_from_hf,
     to_hf_state_dict,
 )
+from auroragpt.generation import generate_tokens
 from auroragpt.model import KVCache, build_model
 
 transformers = pytest.importorskip("transformers")
@@ -83,8 +84,9 @@ def test_cached_decoding_matches_transformers_full_forward(name):
     tokens = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(4))
     cache = KVCache.allocate(model, batch_size=2, max_len=12)
     with torch.no_grad():
-        steps = [model(tokens[:, :5], cache=cache, start_pos=0)]
-        steps += [model(tokens[:, p:p + 1], cache=cache, start_pos=p) for p in range(5, 12)]
+        steps = [model(tokens[:, :5], cache=cache, positions=torch.arange(5))]
+        steps += [model(tokens[:, p:p + 1], cache=cache, positions=torch.tensor([p]))
+                  for p in range(5, 12)]
         theirs = hf(input_ids=tokens).logits
     torch.testing.assert_close(torch.cat(steps, dim=1), theirs, rtol=1e-5, atol=1e-5)
 
@@ -155,7 +157,7 @@ def test_greedy_generation_equals_transformers_generate(compile):
     hf = _hf_model(model)
     hf.generation_config.eos_token_id = None
     prompt = torch.randint(0, cfg.vocab_size, (2, 6), generator=torch.Generator().manual_seed(6))
-    ours = model.generate(prompt, 20, temperature=0, compile=compile)
+    ours = generate_tokens(model, prompt, 20, temperature=0, compile=compile)
     with torch.no_grad():
         theirs = hf.generate(prompt, max_new_tokens=20, do_sample=False, pad_token_id=0)
     assert torch.equal(ours, theirs)

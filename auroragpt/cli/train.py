@@ -79,6 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from auroragpt.config import load_config
     from auroragpt.distributed import setup
+    from auroragpt.generation import stream_text
     from auroragpt.model import build_model
     from auroragpt.tokenizer import Tokenizer
     from auroragpt.train.checkpoint import (
@@ -88,7 +89,6 @@ def run_generate(args: argparse.Namespace) -> int:
         load_checkpoint,
         resolve_checkpoint_dir,
     )
-    from auroragpt.train.samples import stream_completion
 
     try:
         path = resolve_checkpoint_dir(args.ckpt)
@@ -111,9 +111,9 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"# {path} (step {checkpoint.step}) on {device}", file=sys.stderr)
     for prompt in args.prompt:
         sys.stdout.write(prompt)
-        for piece in stream_completion(model, tokenizer, prompt, args.max_new_tokens, device,
-                                       temperature=args.temperature, top_k=args.top_k,
-                                       top_p=args.top_p, generator=generator):
+        for piece in stream_text(model, tokenizer, prompt, args.max_new_tokens,
+                                 temperature=args.temperature, top_k=args.top_k,
+                                 top_p=args.top_p, generator=generator):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")

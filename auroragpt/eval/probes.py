@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from auroragpt.eval.generation import complete
 from auroragpt.eval.metrics import answer_matches
+from auroragpt.generation import complete
 
 EXTRA_TOKENS = 4  # generated beyond the answer's own length, so a run-on is visible
 EXAMPLES_KEPT = 3  # probes per corpus stored with the model's output, for the report
@@ -27,7 +27,7 @@ def load_probes(corpus_names: Sequence[str], per_corpus: int, seed: int) -> list
 def score_probes(model, tokenizer, probes: Sequence, batch_size: int = 32) -> dict[str, dict]:
     """Per corpus: {"accuracy", "n", "examples": [{prompt, answer, output, correct}, ...]}.
 
-    `model` is anything with the `Transformer.generate` interface (and `config.max_seq_len`).
+    `model` is anything with the `Transformer` forward interface (and `config.max_seq_len`).
     """
     by_corpus: dict[str, list] = defaultdict(list)
     for probe in probes:

@@ -31,7 +31,6 @@ from auroragpt.eval.checkpoint import (
     tokenizer_path,
     tokens_seen,
 )
-from auroragpt.eval.generation import complete
 from auroragpt.eval.metrics import repetition_scores
 from auroragpt.eval.probes import load_probes, score_probes
 from auroragpt.eval.report import read_results, write_report, write_results
@@ -41,6 +40,7 @@ from auroragpt.eval.validation import (
     select_samples,
     validation_table,
 )
+from auroragpt.generation import complete
 
 FREE_PROMPTS = ["def "]  # always generated from: code from a blank page shows loops best
 MAX_DEFAULT_PROMPT_CHARS = 160  # longer probe prompts (whole code chunks) make poor headings

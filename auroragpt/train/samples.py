@@ -11,11 +11,11 @@ checkpoints of one run are compared on the same random draws.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
+from auroragpt.generation import stream_text
 from auroragpt.model import Transformer
 
 GENERIC_PROMPTS = ("def ", "The ")  # for data that is not one of the built-in corpora
@@ -42,44 +42,15 @@ def sample_prompts(corpus_names: list[str]) -> list[SamplePrompt]:
     return prompts or [SamplePrompt("", text) for text in GENERIC_PROMPTS]
 
 
-@torch.no_grad()
-def stream_completion(model: Transformer, tokenizer, prompt: str, max_new_tokens: int,
-                      device: torch.device, temperature: float = SAMPLE_TEMPERATURE,
-                      top_k: int | None = SAMPLE_TOP_K, top_p: float | None = None,
-                      generator: torch.Generator | None = None) -> Iterator[str]:
-    """Yield the continuation of `prompt` as text pieces, token by token, until EOD.
-
-    The prompt's last max_seq_len // 2 tokens are kept, leaving room for the continuation.
-    """
-    ids = tokenizer.encode(prompt)[-(model.config.max_seq_len // 2):]
-    tokens = torch.tensor([[tokenizer.eos_id, *ids]], device=device)  # (1, T)
-    # NOTE: decode prompt and continuation together and cut: sentencepiece drops the leading
-    # space of a continuation decoded on its own, and a multi-byte character split over byte
-    # tokens only becomes text once all its bytes are there.
-    head = tokenizer.decode(ids)
-    new_ids: list[int] = []
-    emitted = ""
-    for token in model.stream(tokens, max_new_tokens, temperature=temperature, top_k=top_k,
-                              top_p=top_p, stop_tokens=(tokenizer.eos_id,),
-                              generator=generator):
-        if int(token) == tokenizer.eos_id:
-            break
-        new_ids.append(int(token))
-        text = tokenizer.decode(ids + new_ids)[len(head):]
-        if text.endswith("\ufffd") or not text.startswith(emitted):
-            continue  # an incomplete character: wait for its remaining bytes
-        yield text[len(emitted):]
-        emitted = text
-
-
 def generate_samples(model: Transformer, tokenizer, prompts: list[SamplePrompt],
                      max_new_tokens: int, seed: int, device: torch.device) -> list[dict]:
     """Continue every prompt; one record per prompt: corpus, prompt, text (and expected)."""
     generator = torch.Generator(device=device).manual_seed(seed)
     records = []
     for item in prompts:
-        text = "".join(stream_completion(model, tokenizer, item.prompt, max_new_tokens, device,
-                                         generator=generator))
+        text = "".join(stream_text(model, tokenizer, item.prompt, max_new_tokens,
+                                   temperature=SAMPLE_TEMPERATURE, top_k=SAMPLE_TOP_K,
+                                   generator=generator))
         record = {"corpus": item.corpus, "prompt": item.prompt, "text": text}
         if item.expected is not None:
             record["expected"] = item.expected

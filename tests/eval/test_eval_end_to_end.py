@@ -15,6 +15,7 @@ import torch
 
 from auroragpt.cli import main
 from auroragpt.eval import load_checkpoint
+from auroragpt.generation import generate_tokens
 
 AURORAGPT = Path(sys.executable).with_name("auroragpt")
 
@@ -64,7 +65,7 @@ def test_trained_checkpoint_runs_in_transformers(trained_run, tmp_path, monkeypa
     ids = [tokenizer.eos_id] + hf_tok(prompt)["input_ids"]
     assert ids[1:] == tokenizer.encode(prompt)
     tokens = torch.tensor([ids])
-    expected = ours.generate(tokens, 12, temperature=0.0, stop_tokens=[tokenizer.eos_id])
+    expected = generate_tokens(ours, tokens, 12, temperature=0.0, stop_tokens=[tokenizer.eos_id])
     got = hf.generate(tokens, attention_mask=torch.ones_like(tokens), max_new_tokens=12,
                       do_sample=False, eos_token_id=tokenizer.eos_id,
                       pad_token_id=tokenizer.pad_id)

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from auroragpt.config import get_preset
-from auroragpt.eval.generation import prompt_ids
 from auroragpt.eval.metrics import answer_matches
 from auroragpt.eval.probes import EXTRA_TOKENS, score_probes
+from auroragpt.generation import generate_tokens, prompt_ids
 from auroragpt.model import build_model
 
 
@@ -42,32 +42,41 @@ def tokenizer(sp_model_path):
 
 
 class LookupPredictor(nn.Module):
-    """Has `Transformer.generate`'s interface; answers from a table, or at random.
+    """A model's forward interface, answering from a table, or at random.
 
     Rows it knows get their answer's tokens, then a newline and EOD; unknown rows get random
-    non-EOD tokens. Built by hand, so it checks the scoring, not a model.
+    non-EOD tokens. Built by hand, so it checks the scoring, not a model. It keeps the rows it
+    has seen (the prompt, then one token per cached decoding step) in place of a KV cache.
     """
 
     def __init__(self, tokenizer, probes, perfect: bool, max_seq_len=64):
         super().__init__()
-        self.anchor = nn.Parameter(torch.zeros(1))  # gives the scorer a device
+        self.anchor = nn.Parameter(torch.zeros(1))  # gives the scorer a device and a dtype
         self.config = get_preset("debug").model
         self.config.max_seq_len = max_seq_len
         self.eos, self.vocab = tokenizer.eos_id, tokenizer.vocab_size
         self.table = {tuple(prompt_ids(tokenizer, p.prompt)): tokenizer.encode(p.answer + "\n")
                       for p in probes} if perfect else {}
         self.rng = random.Random(0)
+        self.rows: list[list[int]] = []
+        self.prompt_len = 0
 
-    def generate(self, prompt, max_new_tokens, **kwargs):
-        rows = []
-        for row in prompt.tolist():
-            answer = self.table.get(tuple(row))
+    def forward(self, tokens, cache=None, positions=None):
+        """Logits (B, T, V) whose last position is one-hot on the next token."""
+        if positions is None:  # a prompt
+            self.rows, self.prompt_len = tokens.tolist(), tokens.shape[1]
+        else:
+            self.rows = [row + new for row, new in zip(self.rows, tokens.tolist(), strict=True)]
+        logits = torch.zeros(tokens.shape[0], tokens.shape[1], self.vocab)
+        for b, row in enumerate(self.rows):
+            answer = self.table.get(tuple(row[:self.prompt_len]))
+            done = len(row) - self.prompt_len
             if answer is None:
-                answer = [self.rng.choice([t for t in range(3, self.vocab) if t != self.eos])
-                          for _ in range(max_new_tokens)]
-            new = (answer + [self.eos] * max_new_tokens)[:max_new_tokens]
-            rows.append(row + new)
-        return torch.tensor(rows)
+                token = self.rng.choice([t for t in range(3, self.vocab) if t != self.eos])
+            else:
+                token = answer[done] if done < len(answer) else self.eos
+            logits[b, -1, token] = 1.0
+        return logits
 
 
 def test_perfect_predictor_scores_one(tokenizer):
@@ -105,7 +114,8 @@ def test_real_model_batched_outputs_equal_per_probe_reference(tokenizer, randomi
 def _greedy_text(model, tokenizer, prompt, n_new):
     """Greedy continuation of [EOD] + prompt alone, decoded as it reads after the prompt."""
     ids = prompt_ids(tokenizer, prompt)
-    new = model.generate(torch.tensor([ids]), n_new, temperature=0.0)[0, len(ids):].tolist()
+    new = generate_tokens(model, torch.tensor([ids]), n_new, temperature=0.0)[0, len(ids):]
+    new = new.tolist()
     new = new[:new.index(tokenizer.eos_id)] if tokenizer.eos_id in new else new
     head = tokenizer.decode(ids[1:])
     return tokenizer.decode(ids[1:] + new)[len(head):]

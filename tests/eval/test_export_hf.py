@@ -10,6 +10,7 @@ import torch
 from auroragpt.eval.checkpoint import load_checkpoint, read_state_dict
 from auroragpt.eval.export import export_hf, import_hf
 from auroragpt.eval.hf import ConversionError
+from auroragpt.generation import generate_tokens
 
 transformers = pytest.importorskip("transformers")
 
@@ -49,7 +50,7 @@ def test_exported_model_logits_and_greedy_match_transformers(make_run, tmp_path,
 
     prompt = torch.tensor([tokenizer.encode("def main():\n")])
     eos = tokenizer.eos_id
-    ours_ids = ours.generate(prompt, 24, temperature=0.0, stop_tokens=[eos])[0].tolist()
+    ours_ids = generate_tokens(ours, prompt, 24, temperature=0.0, stop_tokens=[eos])[0].tolist()
     hf_ids = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=24,
                          do_sample=False, eos_token_id=eos, pad_token_id=eos)[0].tolist()
     assert len(hf_ids) > prompt.shape[1] + 1

@@ -7,6 +7,7 @@ import torch
 
 from auroragpt.cli import main
 from auroragpt.config import load_config
+from auroragpt.generation import generate_tokens
 from auroragpt.model import build_model
 from auroragpt.tokenizer import Tokenizer
 from auroragpt.train.checkpoint import load_checkpoint
@@ -67,7 +68,8 @@ def test_train_from_file_with_overrides_then_generate(tmp_path, data_cache, caps
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "global_step6").model_state)
     ids = tokenizer.encode("def ")
     prompt = torch.tensor([[tokenizer.eos_id, *ids]])
-    new = model.generate(prompt, 12, temperature=0, use_cache=False)[0, prompt.shape[1]:].tolist()
+    new = generate_tokens(model, prompt, 12, temperature=0, use_cache=False)
+    new = new[0, prompt.shape[1]:].tolist()
     if tokenizer.eos_id in new:
         new = new[:new.index(tokenizer.eos_id)]
     assert streamed == "def " + tokenizer.decode(ids + new)[len(tokenizer.decode(ids)):] + "\n"

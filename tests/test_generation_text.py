@@ -1,4 +1,5 @@
-"""Batched, length-grouped generation against one-prompt-at-a-time `Transformer.generate`."""
+"""Text generation (`complete`, `generate`, `stream_text`) against one prompt at a time through
+`generate_tokens`, decoded with the tokenizer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from auroragpt.config import get_preset
-from auroragpt.eval.generation import complete, generate
+from auroragpt.generation import complete, generate, generate_tokens, stream_text
 from auroragpt.model import build_model
 
 PROMPTS = ["def ", "import os\n", "x = 1", "def ", "class Foo:\n    def", "12 + 7 ="]
@@ -27,10 +28,10 @@ def model(randomise, tokenizer):
 
 
 def _reference(model, tokenizer, prompt, max_new_tokens):
-    """One prompt alone: [EOD] + tokens through Transformer.generate, cut at the EOD."""
+    """One prompt alone: [EOD] + tokens through generate_tokens, cut at the EOD."""
     ids = [tokenizer.eos_id] + tokenizer.encode(prompt)
-    out = model.generate(torch.tensor([ids]), max_new_tokens, temperature=0.0)[0, len(ids):]
-    out = out.tolist()
+    out = generate_tokens(model, torch.tensor([ids]), max_new_tokens, temperature=0.0)
+    out = out[0, len(ids):].tolist()
     return out[:out.index(tokenizer.eos_id)] if tokenizer.eos_id in out else out
 
 
@@ -67,3 +68,11 @@ def test_long_prompts_are_cut_from_the_left_to_leave_room(model, tokenizer):
     # asking for more than half the context keeps half for the prompt
     (half,) = complete(model, tokenizer, [long_prompt], 1000)
     assert len(half.prompt_ids) == model.config.max_seq_len // 2
+
+
+def test_streamed_pieces_join_to_the_decoded_continuation(model, tokenizer):
+    prompt = "class Foo:\n    def"
+    pieces = list(stream_text(model, tokenizer, prompt, 16))
+    expected = tokenizer.decode(tokenizer.encode(prompt) + _reference(model, tokenizer, prompt, 16))
+    assert len(pieces) > 1 and all(pieces)
+    assert prompt + "".join(pieces) == expected
