@@ -37,7 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from auroragpt.exercises import ExerciseError, discover, exercises_root, format_exercise_list
+    from auroragpt.exercise_checker import (
+        ExerciseError,
+        discover,
+        exercises_root,
+        format_exercise_list,
+    )
 
     try:
         root = exercises_root(args.dir)
@@ -50,7 +55,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from auroragpt.exercises import (
+    from auroragpt.exercise_checker import (
         DEFAULT_TIMEOUT_S,
         ExerciseError,
         exercises_root,

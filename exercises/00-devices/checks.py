@@ -6,7 +6,7 @@ import random
 import torch.distributed
 
 from auroragpt.distributed.env import Accelerators, choose_device, discover_ranks
-from auroragpt.exercises.checking import CheckFailed, check
+from auroragpt.exercise_checker.checking import CheckFailed, check
 
 # What a login shell already has; none of it says anything about ranks.
 BASE_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/home/learner", "PBS_JOBID": "4242.aurora-pbs",

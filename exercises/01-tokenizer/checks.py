@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from auroragpt.exercises.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 from auroragpt.tokenizer import Tokenizer
 
 # Characters the training text (Python source in English) has rarely or never seen.

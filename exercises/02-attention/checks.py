@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from auroragpt.exercises.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 
 FORBIDDEN = {
     "torch.nn.functional.scaled_dot_product_attention":

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from auroragpt import model as library
-from auroragpt.exercises.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 
 FORBIDDEN = {
     "torch.nn.functional.rms_norm": "it is a reference of the checks; write RMSNorm yourself",

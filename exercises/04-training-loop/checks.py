@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from auroragpt import config as library
 from auroragpt.config import ModelConfig
-from auroragpt.exercises.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 from auroragpt.model import build_model
 
 FORBIDDEN = {

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from auroragpt.exercises.checking import CheckFailed, check
+from auroragpt.exercise_checker.checking import CheckFailed, check
 
 
 def _megatron_helpers():

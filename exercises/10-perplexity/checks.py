@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from auroragpt.config import ModelConfig
-from auroragpt.exercises.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 from auroragpt.model import build_model
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from auroragpt.cli import main
-from auroragpt.exercises import discover
+from auroragpt.exercise_checker import discover
 
 ROOT = Path(__file__).resolve().parents[2] / "exercises"
 EXERCISES = discover(ROOT)

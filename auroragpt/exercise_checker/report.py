@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from auroragpt.exercises.discovery import Exercise
-from auroragpt.exercises.runner import Report
+from auroragpt.exercise_checker.discovery import Exercise
+from auroragpt.exercise_checker.runner import Report
 
 OUTPUT_TAIL_LINES = 30  # lines of the learner's own prints shown under the results
 INDENT = " " * 10  # messages line up under the check descriptions

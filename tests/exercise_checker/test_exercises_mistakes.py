@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from auroragpt.cli import main
-from auroragpt.exercises import find_exercise
+from auroragpt.exercise_checker import find_exercise
 
 ROOT = Path(__file__).resolve().parents[2] / "exercises"
 

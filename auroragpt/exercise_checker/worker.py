@@ -1,9 +1,9 @@
 """The child process that imports a learner's file and runs an exercise's checks on it.
 
-Run by `auroragpt.exercises.runner` as `python -m auroragpt.exercises.worker ...`, never by
-hand. It talks to the runner in JSON lines on its original stdout; everything the learner's code
-prints is moved to stderr, which the runner collects separately. Running apart means a learner's
-infinite loop, `exit()` or crash costs one check, not the checker.
+Run by `auroragpt.exercise_checker.runner` as `python -m auroragpt.exercise_checker.worker ...`,
+never by hand. It talks to the runner in JSON lines on its original stdout; everything the
+learner's code prints is moved to stderr, which the runner collects separately. Running apart
+means a learner's infinite loop, `exit()` or crash costs one check, not the checker.
 
 Events, in order: `checks` (the list of checks), `loaded` or `load_failed`, then `start` and
 `result` per check (from `--start` on).
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from auroragpt.exercises.checking import (
+from auroragpt.exercise_checker.checking import (
     CheckContext,
     CheckFailed,
     ForbiddenCall,

@@ -2,7 +2,7 @@
 
 The file is first read and compiled here, so a missing file or a syntax error is refused with a
 clear message before anything runs. The checks then run in a child process
-(`auroragpt.exercises.worker`) under a per-check time limit: a check that runs too long is
+(`auroragpt.exercise_checker.worker`) under a per-check time limit: a check that runs too long is
 reported as a timeout and the child is restarted for the checks after it, so one infinite loop
 costs one check. What the learner's code printed is kept for the report.
 """
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auroragpt.exercises.discovery import Exercise, ExerciseError
+from auroragpt.exercise_checker.discovery import Exercise, ExerciseError
 
 DEFAULT_TIMEOUT_S = 60.0  # per check, and for importing the learner's file
 # Starting the child and importing the checks (torch, megatron-core) is not the learner's code:
@@ -97,8 +97,9 @@ def run_checks(exercise: Exercise, file: Path | None = None,
 
 def _run_worker(report: Report, start: int, timeout_s: float, seed: int) -> int | None:
     """One child process running checks from `start` on; returns where to restart, or None."""
-    command = [sys.executable, "-m", "auroragpt.exercises.worker", str(report.exercise.checks),
-               str(report.file), "--seed", str(seed), "--start", str(start)]
+    command = [sys.executable, "-m", "auroragpt.exercise_checker.worker",
+               str(report.exercise.checks), str(report.file), "--seed", str(seed),
+               "--start", str(start)]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as printed:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=printed,
                                    stdin=subprocess.DEVNULL, text=True, encoding="utf-8")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from auroragpt.cli import main
-from auroragpt.exercises import ExerciseError, discover, exercises_root, find_exercise
+from auroragpt.exercise_checker import ExerciseError, discover, exercises_root, find_exercise
 
 CHECKS = '''
 import math
 
-from auroragpt.exercises.checking import CheckFailed, check, expect_close
+from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close
 
 FORBIDDEN = {"math.fsum": "write the sum yourself"}
 
