@@ -19,8 +19,8 @@ demo: setup
 	@echo "plots:"; ls -1 $(RUN_DIR)/*.png $(RUN_DIR)/eval/*.png 2>/dev/null || true
 
 # The whole test suite on 2 CPU workers; add PYTEST_ARGS=--runslow for the long runs.
+# The slide tests install Chromium and reveal.js themselves where missing (tests/slides/conftest.py).
 test: setup-dev
-	bash scripts/setup_browser.sh
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # Render every deck to self-contained HTML in slides/_site/: with Quarto where it is installed,

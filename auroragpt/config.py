@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auroragpt.atomic import atomic_write_text
+
 
 class ConfigError(ValueError):
     """A config value, file or override is invalid; the message names the field and the fix."""
@@ -428,10 +430,7 @@ def save_config(cfg: Config, path: str | Path) -> None:
     """Write the effective config as YAML, atomically."""
     import yaml
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def _parse_scalar(raw: str) -> Any:

@@ -27,11 +27,12 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
+
+from auroragpt.atomic import atomic_write_bytes
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
@@ -124,7 +125,7 @@ class Tokenizer:
         except RuntimeError as err:
             raise _training_error(err, vocab_size, stats["chars"]) from None
         model_bytes = buffer.getvalue()
-        _atomic_write(path, model_bytes)
+        atomic_write_bytes(path, model_bytes)
         return cls(model_bytes, path, threads)
 
     @classmethod
@@ -138,7 +139,7 @@ class Tokenizer:
     def save(self, path: str | Path) -> Path:
         """Copy the model file to `path` (atomically); returns that path."""
         path = Path(path)
-        _atomic_write(path, self._model_bytes)
+        atomic_write_bytes(path, self._model_bytes)
         return path
 
     # ------------------------------------------------------------------------------------------
@@ -281,16 +282,3 @@ def _training_error(err: RuntimeError, vocab_size: int, chars: int) -> ValueErro
             "vocab_size"
         )
     return ValueError(f"sentencepiece training failed: {message}")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -46,6 +46,7 @@ DOLMA_SHAPE = [
 
 def generate(root: Path, fraction: float, seed: int = 0) -> Path:
     """Write the Dolma-shaped corpus and its list under `root` (reused if already there)."""
+    from auroragpt.atomic import atomic_write_text
     from auroragpt.data.indexed import write_index
 
     listing = root / "dolma.txt"
@@ -67,9 +68,7 @@ def generate(root: Path, fraction: float, seed: int = 0) -> Path:
                 f.truncate(int(lengths.sum(dtype=np.int64)) * 2)  # sparse: no blocks written
             weight = lengths.sum(dtype=np.int64) / (DOLMA_TOKENS * fraction) * upsample
             lines.append(f"{weight:.10g} {prefix} {name}\n")
-    tmp = listing.with_suffix(".tmp")
-    tmp.write_text("".join(lines))
-    tmp.replace(listing)
+    atomic_write_text(listing, "".join(lines))
     return listing
 
 
@@ -230,6 +229,8 @@ def plot_rows(rows: list[dict], path: Path) -> Path:
     """Build seconds against documents, both sides, cold and warm, with the cold ratio."""
     from matplotlib.figure import Figure
 
+    from auroragpt.atomic import atomic_path
+
     rows = sorted(rows, key=lambda r: r["documents"])
     docs = [r["documents"] / 1e6 for r in rows]
     fig = Figure(figsize=(7, 4.2))
@@ -250,9 +251,8 @@ def plot_rows(rows: list[dict], path: Path) -> Path:
     ax.xaxis.set_minor_formatter("")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     return path
 
 

@@ -7,8 +7,8 @@ Two workloads, each run on both models, same inputs, median of `--reps` timed ru
 warm-up, ours and theirs alternating:
 
 - greedy generation: a batch of prompts, a fixed number of new tokens, KV cache on both sides
-  (ours: `auroragpt.generation.generate_tokens`; theirs: `generate(do_sample=False)` with EOS disabled so both
-  produce exactly `--new` tokens). The outputs are checked token-identical before timing.
+  (ours: `auroragpt.generation.generate_tokens`; theirs: `generate(do_sample=False)` with EOS
+  disabled so both produce exactly `--new` tokens). The outputs are checked token-identical before timing.
 - scoring: next-token NLL of full-length sequences (forward + fp32 log-softmax), the inner
   loop of validation loss; the NLLs are checked equal (1e-4) before timing.
 

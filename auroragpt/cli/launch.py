@@ -98,6 +98,7 @@ def _launch(args) -> int:
 
 
 def _jobscript(args) -> int:
+    from auroragpt.atomic import atomic_write_text
     from auroragpt.distributed.jobscript import JobSpec, render_jobscript
     from auroragpt.distributed.launcher import LaunchError
 
@@ -116,11 +117,7 @@ def _jobscript(args) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    tmp = f"{args.output}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, args.output)
+    atomic_write_text(args.output, text, mode=0o755)
     print(f"wrote {args.output}; submit with: qsub {args.output}", file=sys.stderr)
     return 0
 

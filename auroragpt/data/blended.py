@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from auroragpt.atomic import atomic_write_text
 from auroragpt.data import cache
 from auroragpt.data.blending import (
     build_blending_indices,
@@ -121,7 +122,7 @@ def plan_blend(file_list: DataFileList, seq_length: int, num_samples: int, seed:
     _assign_chunks(plan, identities)
     if saved is not None:
         saved.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text_atomic(saved, json.dumps({**vars(plan), "files": [vars(f) for f in plan.files]}))
+        atomic_write_text(saved, json.dumps({**vars(plan), "files": [vars(f) for f in plan.files]}))
     return plan
 
 

@@ -2,14 +2,17 @@
 
 Concurrency model. Work is cut into units, each producing one file. Every process that needs
 the results (builder threads, every rank of a job, other jobs) runs the same loop:
-take a unit whose file is missing by creating its lock file with O_CREAT|O_EXCL, build it,
-write it under a temporary name and rename it into place, remove the lock; units locked by
-someone else are skipped and, once nothing is left to take, waited for. So no process idles
+take a unit whose file is missing by taking its lock (a `filelock.SoftFileLease`: a marker
+file created exclusively), build it, write it under a temporary name and rename it into place,
+release the lock; units locked by someone else are skipped and, once nothing is left to take,
+waited for. So no process idles
 while another builds, nobody reads a partial file, and nothing needs to know which ranks share
 a filesystem: on a node-local cache each node's ranks simply split that node's work.
 
-A lock whose holder stopped touching it (a heartbeat every few seconds) for `stale_s` is taken
-over, so a crashed job cannot block the next one.
+A lock whose holder is a dead process on this host is taken over at once, and one whose holder
+stopped refreshing it (a heartbeat every few seconds) for `stale_s` seconds is taken over by
+whoever watched it that long, so a crashed job cannot block the next one. Every caller on one
+cache must use the same `stale_s` (filelock refuses a mismatch).
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ import hashlib
 import json
 import mmap
 import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import SoftFileLease, Timeout
 
+from auroragpt.atomic import atomic_path
 from auroragpt.data.errors import DataError
 
 _BUNDLE_MAGIC = b"AGBUNDL1"
@@ -47,13 +50,6 @@ def file_identity(path: str | Path) -> list:
     """What says a file changed without reading it: absolute path, size and mtime."""
     stat = os.stat(path)
     return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{threading.get_ident()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,7 +90,7 @@ class NewBundle:
 
     def __init__(self, path: str | Path, meta: dict | None = None):
         self.path, self.meta = Path(path), meta or {}
-        self.tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}.{threading.get_ident()}")
+        self.file = atomic_path(path)
         self.allocated = False
 
     def allocate(self, specs: ArraySpecs) -> dict[str, np.ndarray]:
@@ -104,22 +100,25 @@ class NewBundle:
         layout, end = _layout(specs)
         header = json.dumps({"meta": self.meta, "arrays": layout, "bytes": end}).encode()
         data_start = _data_start(len(header))
-        with open(self.tmp, "wb") as f:
+        with open(self.file.tmp, "wb") as f:
             f.write(_BUNDLE_MAGIC + len(header).to_bytes(8, "little") + header)
             f.truncate(data_start + end)
-        return _views(self.tmp, layout, data_start, end, writable=True)
+        return _views(self.file.tmp, layout, data_start, end, writable=True)
 
     def __enter__(self) -> NewBundle:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.file.discard()
+            return
         try:
-            if kind is None:
-                if not self.allocated:
-                    self.allocate({})
-                os.replace(self.tmp, self.path)
-        finally:
-            self.tmp.unlink(missing_ok=True)
+            if not self.allocated:
+                self.allocate({})
+        except BaseException:
+            self.file.discard()
+            raise
+        self.file.commit()
 
 
 def write_bundle(path: str | Path, arrays: dict[str, np.ndarray], meta: dict | None = None) -> None:
@@ -198,63 +197,28 @@ class Unit:
     payload: Any  # whatever the build function needs; must be picklable for worker processes
 
 
-class _Heartbeat:
-    """Keep a lock file's mtime fresh while its unit is being built."""
-
-    def __init__(self, lock: Path):
-        self.lock, self.stop = lock, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.wait(_HEARTBEAT_S):
-            try:
-                os.utime(self.lock)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
+def _lease(unit: Unit, stale_s: float) -> SoftFileLease:
+    """The lock of a unit: a marker file `<file>.lock` beside it, kept fresh by a heartbeat
+    thread while held. NOTE: a marker file, not flock: ranks on several hosts share a parallel
+    filesystem, where flock may be unsupported or local to each client."""
+    return SoftFileLease(unit.path.with_name(unit.path.name + ".lock"), lease_duration=stale_s,
+                         heartbeat_interval=min(_HEARTBEAT_S, stale_s / 3))
 
 
-def _try_lock(lock: Path, stale_s: float) -> bool:
-    owner = f"{socket.gethostname()} {os.getpid()} {time.time():.0f}\n".encode()
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if not _break_if_stale(lock, stale_s):
-                return False
-            continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(owner)
-        return True
-    return False
-
-
-def _break_if_stale(lock: Path, stale_s: float) -> bool:
-    """Remove a lock whose holder is gone; True if the caller may retry."""
+def _build_if_free(unit: Unit, lease: SoftFileLease, build: Callable[[Unit], None]) -> int | None:
+    """Build `unit` under its lease: 1 if built here, 0 if it was done meanwhile, None if
+    someone else holds the lease. A dead holder's lease is taken over (see the module note)."""
     try:
-        age = time.time() - lock.stat().st_mtime
-        host, pid, _ = lock.read_text().split()
-    except (FileNotFoundError, ValueError):
-        return True  # released meanwhile, or being written: retry once
-    dead_here = host == socket.gethostname() and not _pid_alive(int(pid))
-    if age > stale_s or dead_here:
-        lock.unlink(missing_ok=True)
-        return True
-    return False
-
-
-def _pid_alive(pid: int) -> bool:
+        lease.acquire(blocking=False)
+    except Timeout:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if unit.path.exists():  # someone finished it between our check and our lock
+            return 0
+        build(unit)
+        return 1
+    finally:
+        lease.release()
 
 
 def run_units(units: Sequence[Unit], build: Callable[[Unit], None], worker: int = 0,
@@ -272,32 +236,25 @@ def run_units(units: Sequence[Unit], build: Callable[[Unit], None], worker: int 
     for unit in order:
         if unit.path.exists():
             continue
-        lock = unit.path.with_name(unit.path.name + ".lock")
-        if not _try_lock(lock, stale_s):
-            pending.append(unit)
+        lease = _lease(unit, stale_s)
+        done = _build_if_free(unit, lease, build)
+        if done is None:
+            pending.append((unit, lease))
             continue
-        heartbeat = _Heartbeat(lock)
-        try:
-            if not unit.path.exists():  # someone finished it between our check and our lock
-                build(unit)
-                built += 1
-        finally:
-            heartbeat.close()
-            lock.unlink(missing_ok=True)
+        built += done
         if on_progress:
             on_progress(sum(u.path.exists() for u in units))
     while wait and pending:
         still = []
-        for unit in pending:
+        # the same lease objects each pass: they time how long a holder's marker stays unchanged
+        for unit, lease in pending:
             if unit.path.exists():
                 continue
-            lock = unit.path.with_name(unit.path.name + ".lock")
-            if lock.exists() and not _break_if_stale(lock, stale_s):
-                still.append(unit)
-                continue
-            built += run_units([unit], build, stale_s=stale_s, wait=False)
-            if not unit.path.exists():
-                still.append(unit)
+            done = _build_if_free(unit, lease, build)
+            if done is None:
+                still.append((unit, lease))
+            else:
+                built += done
         if on_progress:
             on_progress(sum(u.path.exists() for u in units))
         pending = still

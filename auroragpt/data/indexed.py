@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from auroragpt.atomic import atomic_path
 from auroragpt.data.errors import DataError
 
 MAGIC = b"MMIDIDX\x00\x00"
@@ -238,10 +239,9 @@ class IndexedDatasetWriter:
         self.dtype = np.dtype(dtype)
         if self.dtype not in CODE_OF_DTYPE:
             raise DataError(f"{prefix}: dtype {self.dtype} has no Megatron dtype code")
-        Path(self.prefix).parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_suffix = f".tmp{os.getpid()}"
-        self._bin_tmp = Path(f"{bin_path(self.prefix)}{self._tmp_suffix}")
-        self._bin = open(self._bin_tmp, "wb")
+        self._bin_file = atomic_path(bin_path(prefix))
+        self._idx_file = atomic_path(idx_path(prefix))
+        self._bin = open(self._bin_file.tmp, "wb")
         self._lengths: list[np.ndarray] = []
 
     def add_document(self, tokens: Iterable[int] | np.ndarray) -> None:
@@ -274,14 +274,18 @@ class IndexedDatasetWriter:
     def finalize(self) -> None:
         self._bin.close()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int32)
-        idx_tmp = Path(f"{idx_path(self.prefix)}{self._tmp_suffix}")
-        write_index(idx_tmp, self.dtype, lengths)
-        os.replace(self._bin_tmp, bin_path(self.prefix))
-        os.replace(idx_tmp, idx_path(self.prefix))
+        try:
+            write_index(self._idx_file.tmp, self.dtype, lengths)
+        except BaseException:
+            self.abort()
+            raise
+        self._bin_file.commit()
+        self._idx_file.commit()
 
     def abort(self) -> None:
         self._bin.close()
-        self._bin_tmp.unlink(missing_ok=True)
+        self._bin_file.discard()
+        self._idx_file.discard()
 
     def __enter__(self) -> IndexedDatasetWriter:
         return self

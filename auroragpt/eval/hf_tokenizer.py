@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from auroragpt.atomic import atomic_write_bytes
+
 # sentencepiece ModelProto.SentencePiece.Type and TrainerSpec.ModelType values
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 _UNIGRAM, _BPE = 1, 2
@@ -159,12 +161,6 @@ def write_hf_tokenizer(model_path: str | Path, out_dir: str | Path,
         "special_tokens_map.json": json.dumps(special, indent=2),
     }
     for name, text in files.items():
-        _atomic_write(out / name, text.encode())
-    _atomic_write(out / "tokenizer.model", Path(model_path).read_bytes())
+        atomic_write_bytes(out / name, text.encode())
+    atomic_write_bytes(out / "tokenizer.model", Path(model_path).read_bytes())
     return [*files, "tokenizer.model"]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

@@ -18,6 +18,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from auroragpt.atomic import atomic_path, atomic_write_text
+
 REPETITION_COLUMNS = ("distinct_1", "distinct_2", "rep_4")
 
 
@@ -38,7 +40,7 @@ def read_results(path: Path) -> list[dict]:
 
 def write_results(rows: Iterable[dict], path: Path) -> None:
     ordered = sorted(rows, key=lambda r: r["step"])
-    _atomic_text(path, "".join(json.dumps(row) + "\n" for row in ordered))
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in ordered))
 
 
 def flatten(row: dict) -> dict[str, float | int | None]:
@@ -66,7 +68,7 @@ def write_report(run_dir: Path, rows: list[dict]) -> None:
     flat = [flatten(r) for r in rows]
     _write_csv(flat, out / "summary.csv")
     plots = write_plots(flat, out)
-    _atomic_text(out / "summary.md", summary_markdown(run_dir, rows, plots))
+    atomic_write_text(out / "summary.md", summary_markdown(run_dir, rows, plots))
 
 
 def _write_csv(flat: list[dict], path: Path) -> None:
@@ -77,7 +79,7 @@ def _write_csv(flat: list[dict], path: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(flat)
-    _atomic_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,9 +230,8 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, ncol=2)
         fig.tight_layout()
-        tmp = out / f".{filename}.tmp"
-        fig.savefig(tmp, format="png", dpi=110)
-        tmp.replace(out / filename)
+        with atomic_path(out / filename) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
         written.append(filename)
     return written
 
@@ -259,10 +260,3 @@ def _series(flat: list[dict], selectors) -> dict[str, tuple[list, list]]:
                     xs.append(row["tokens_seen"])
                     ys.append(value)
     return series
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from auroragpt.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,7 @@ def truncate_jsonl(path: Path, max_step: int) -> None:
     if not path.is_file():
         return
     kept = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _finite(record: dict) -> dict:

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from auroragpt.atomic import atomic_path
 from auroragpt.config import (
     Config,
     ConfigError,
@@ -161,9 +162,8 @@ def write_run_files(run_dir: Path, cfg: Config, tokenizer) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / CONFIG_FILE)
     if tokenizer is not None:
-        tmp = run_dir / f".{TOKENIZER_FILE}.tmp"
-        shutil.copyfile(tokenizer.model_path, tmp)
-        tmp.replace(run_dir / TOKENIZER_FILE)
+        with atomic_path(run_dir / TOKENIZER_FILE) as tmp:
+            shutil.copyfile(tokenizer.model_path, tmp)
 
 
 def _flatten(data: dict, prefix: str = "") -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import socket
 
 import numpy as np
 
@@ -49,33 +48,50 @@ def test_concurrent_builders_share_work_and_agree(corpus_files, tmp_path, monkey
     assert not [f for f in os.listdir(shared) if ".lock" in f or ".tmp" in f]
 
 
+def _hold_lock(target, locked, release, then_write: bool) -> None:
+    """In a child process: hold `target`'s unit lock; on `release`, optionally write the unit,
+    then die without releasing (then_write=False) or release normally."""
+    lease = index_cache._lease(index_cache.Unit(target, None), stale_s=60.0)
+    lease.acquire(blocking=False)
+    locked.set()
+    release.wait(timeout=120)
+    if then_write:
+        index_cache.write_bundle(target, {"x": np.arange(5)})
+        lease.release()
+    else:
+        os._exit(0)  # dies holding the lock: its marker stays behind
+
+
 def test_lock_of_a_dead_process_is_taken_over(tmp_path):
     target = tmp_path / "unit.agb"
-    lock = tmp_path / "unit.agb.lock"
-    lock.write_text(f"{socket.gethostname()} 999999999 0\n")  # no such pid on this host
+    context = multiprocessing.get_context("fork")
+    locked, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(target, locked, release, False))
+    holder.start()
+    assert locked.wait(timeout=60)
+    release.set()
+    holder.join(timeout=60)
+    assert (tmp_path / "unit.agb.lock").exists()  # the dead holder's marker
     built = index_cache.run_units(
         [index_cache.Unit(target, None)],
         lambda unit: index_cache.write_bundle(unit.path, {"x": np.arange(3)}))
-    assert built == 1 and target.exists() and not lock.exists()
+    assert built == 1 and target.exists() and not (tmp_path / "unit.agb.lock").exists()
 
 
 def test_live_lock_is_waited_for(tmp_path):
-    import threading
-    import time
-
+    """A unit locked by a live process is not built again: the caller waits for its file. The
+    holder finishes only once the caller is waiting (told by the progress callback)."""
     target = tmp_path / "unit.agb"
-    lock = tmp_path / "unit.agb.lock"
-    lock.write_text(f"{socket.gethostname()} {os.getpid()} 0\n")  # held by a live process
-
-    def finish():
-        time.sleep(0.3)
-        index_cache.write_bundle(target, {"x": np.arange(5)})
-        lock.unlink()
-
-    threading.Thread(target=finish).start()
+    context = multiprocessing.get_context("fork")
+    locked, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(target, locked, release, True))
+    holder.start()
+    assert locked.wait(timeout=60)
     built = index_cache.run_units([index_cache.Unit(target, None)],
-                                  lambda unit: (_ for _ in ()).throw(AssertionError("built twice")))
-    assert built == 0
+                                  lambda unit: (_ for _ in ()).throw(AssertionError("built twice")),
+                                  on_progress=lambda done: release.set())
+    holder.join(timeout=60)
+    assert built == 0 and holder.exitcode == 0
     np.testing.assert_array_equal(index_cache.read_bundle(target)[0]["x"], np.arange(5))
 
 
@@ -114,7 +130,7 @@ def test_truncated_bundle_is_refused_and_rebuilt(corpus_files, tmp_path):
 
 def test_a_failing_builder_thread_stops_the_others(corpus_files, tmp_path, monkeypatch):
     """Bad input found by one thread is reported at once, not after every other unit."""
-    import time
+    import threading
 
     import pytest
 
@@ -123,12 +139,14 @@ def test_a_failing_builder_thread_stops_the_others(corpus_files, tmp_path, monke
 
     monkeypatch.setattr(blended, "_CHUNK_FILES", 1)  # a unit per file
     real_build = blended._build_unit
+    failed = threading.Event()
 
     def build(unit):
         kind, _, chunk = unit.payload
         if kind == "chunk" and chunk == 0:
+            failed.set()
             raise DataError("bad input in chunk 0")
-        time.sleep(0.2)  # a unit under way when chunk 0 fails is finished, nothing after it
+        failed.wait(timeout=60)  # a unit under way when chunk 0 fails is finished, nothing after
         real_build(unit)
 
     monkeypatch.setattr(blended, "_build_unit", build)
