@@ -1,7 +1,7 @@
 """Fixtures for the distributed-runtime tests."""
 
 import pytest
-from distributed_helpers import LAUNCHER_VARS
+from multiprocess_helpers import LAUNCHER_VARS
 
 
 @pytest.fixture

@@ -4,15 +4,18 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from distributed_helpers import PYTHON, WORKER, child_env, run
+from multiprocess_helpers import PYTHON, child_env, run
 
 from auroragpt.cli import main
 from auroragpt.distributed.jobscript import JobSpec, normalize_walltime, render_jobscript
 from auroragpt.distributed.launcher import LaunchError
 
 CMD = ["auroragpt", "train", "--preset", "7b", "train.max_steps=100"]
+
+WORKER = Path(__file__).with_name("worker.py")
 
 
 @pytest.mark.parametrize("text, normalized", [

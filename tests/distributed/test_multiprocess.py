@@ -6,11 +6,12 @@ all-reduce of (rank + 1) over n ranks is n (n + 1) / 2, and the broadcast is ran
 """
 
 import json
+from pathlib import Path
 
 import pytest
-from distributed_helpers import MPIEXEC, PYTHON, WORKER, free_port, run
+from multiprocess_helpers import MPIEXEC, PYTHON, TORCHRUN, run
 
-TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--nnodes", "1"]
+WORKER = Path(__file__).with_name("worker.py")
 LAUNCH = [PYTHON, "-m", "auroragpt.cli", "launch"]
 
 
@@ -31,9 +32,9 @@ def check_collectives(result, world: int, launcher: str) -> None:
         assert r["broadcast"] == [0.0, 7.0, 14.0, 21.0]
 
 
-def test_torchrun_two_ranks_on_a_free_port():
-    result = run([*TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-                  "--master-port", str(free_port()), str(WORKER), "collectives"])
+def test_torchrun_two_ranks_standalone():
+    """`--standalone`: torchrun's own store on a port the OS picks, so runs never collide."""
+    result = run([*TORCHRUN, "--nproc-per-node", "2", str(WORKER), "collectives"])
     check_collectives(result, world=2, launcher="torchrun")
     assert [r["local_rank"] for r in rank_lines(result.stdout)] == [0, 1]
 
@@ -61,7 +62,7 @@ def test_watchdog_ends_a_hung_job(launcher):
     """Rank 1 stops in `sleep_forever_in_step` while rank 0 waits in a barrier: the job must
     exit non-zero (not hang until the subprocess timeout) and name the sleeping function."""
     if launcher == "torchrun":
-        argv = [*TORCHRUN, "--nproc-per-node", "2", "--master-port", str(free_port())]
+        argv = [*TORCHRUN, "--nproc-per-node", "2"]
     else:
         argv = [MPIEXEC, "-n", "2", PYTHON]
     result = run([*argv, str(WORKER), "hang"], timeout=120)

@@ -8,7 +8,7 @@ import json
 import textwrap
 import threading
 
-from distributed_helpers import PYTHON, child_env, run
+from multiprocess_helpers import PYTHON, child_env, run
 
 from auroragpt.distributed.watchdog import WATCHDOG_EXIT_CODE, Watchdog, format_all_stacks
 
@@ -21,7 +21,7 @@ def run_script(tmp_path, body: str):
 
 def test_a_stuck_step_dumps_stacks_calls_back_and_exits(tmp_path):
     result = run_script(tmp_path, """
-        import json, time
+        import json, threading
         from auroragpt.distributed import Watchdog
 
         def record(event):
@@ -29,7 +29,7 @@ def test_a_stuck_step_dumps_stacks_calls_back_and_exits(tmp_path):
                 json.dump({"step": event.last_step, "limit": event.limit_s}, f)
 
         def stuck_in_data_loader():
-            time.sleep(3600)
+            threading.Event().wait()  # never set: stuck for good
 
         with Watchdog(timeout_s=0.5, on_timeout=record) as watchdog:
             for step in range(3):
@@ -45,14 +45,15 @@ def test_a_stuck_step_dumps_stacks_calls_back_and_exits(tmp_path):
 
 def test_regular_beats_keep_a_slow_loop_alive(tmp_path):
     result = run_script(tmp_path, """
-        import time
+        import threading, time
         from auroragpt.distributed import Watchdog
 
         with Watchdog(timeout_s=2.0) as watchdog:
-            for step in range(40):   # 40 x 0.1 s: twice the limit in total, never per step
-                time.sleep(0.1)
+            for step in range(40):   # 40 steps of 0.1 s: twice the limit in total, never per step
+                time.sleep(0.1)      # the step's work
                 watchdog.beat(step)
-        time.sleep(3)  # stopped: nothing fires after the with-block
+        # stopped: the monitor thread has been joined, so nothing can fire after the block
+        assert "auroragpt-watchdog" not in [t.name for t in threading.enumerate()]
         print("done")
     """)
     assert result.returncode == 0, result.stderr
@@ -65,7 +66,7 @@ def test_startup_limit_covers_a_slow_first_step(tmp_path):
         from auroragpt.distributed import Watchdog
 
         with Watchdog(timeout_s=0.5, startup_timeout_s=30) as watchdog:
-            time.sleep(2)    # compile / data preparation before step 0
+            time.sleep(2)    # the work before step 0 (compile, data preparation)
             watchdog.beat(0)
         print("done")
     """)

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from parallel_helpers import child_env, train
+from multiprocess_helpers import child_env
+from parallel_helpers import train
 
 
 @pytest.fixture(scope="session")

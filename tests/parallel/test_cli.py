@@ -8,7 +8,8 @@ import json
 
 import pytest
 import torch
-from parallel_helpers import auroragpt_command, launcher_strategy_matrix, run
+from multiprocess_helpers import auroragpt_command, run
+from parallel_helpers import launcher_strategy_matrix
 
 STEPS = 6  # the debug preset validates at the last step, so val_loss is compared too
 
@@ -18,7 +19,7 @@ slow = pytest.mark.slow
 def train_run(launcher: str, nproc: int, run_dir, cache_dir, *overrides: str) -> list[dict]:
     run([*auroragpt_command(launcher, nproc), "train", "--preset", "debug", "--run-dir",
          str(run_dir), "--no-progress", f"train.max_steps={STEPS}",
-         f"data.cache_dir={cache_dir}", *overrides])
+         f"data.cache_dir={cache_dir}", *overrides], check=True)
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
@@ -57,6 +58,6 @@ def test_resume_on_one_process_what_two_ranks_saved(cli_reference, deepspeed_ops
     train_run("torchrun", 2, run_dir, root / "cache", f"parallel.strategy={strategy}",
               "train.save_every=3", "train.stop_step=3")
     run([*auroragpt_command("python", 1), "train", "--run-dir", str(run_dir), "--resume",
-         "--no-progress", "train.stop_step=null"])
+         "--no-progress", "train.stop_step=null"], check=True)
     got = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert_same_metrics(got, want)
