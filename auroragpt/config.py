@@ -200,19 +200,22 @@ class TrainConfig:
 class ParallelConfig:
     """How the model and batch are spread over ranks."""
 
-    # auto = none on one rank, ddp on more; none = one process, no wrapping; zero1-3 = DeepSpeed
+    # auto = single on one rank, ddp on more; single = one process, no wrapping; zero1-3 =
+    # DeepSpeed. NOTE: not `none`, which YAML and our overrides read as null.
     STRATEGIES: typing.ClassVar[tuple[str, ...]] = (
-        "auto", "none", "ddp", "fsdp", "zero1", "zero2", "zero3")
+        "auto", "single", "ddp", "fsdp", "zero1", "zero2", "zero3")
 
-    strategy: str | None = "auto"  # auto | none | ddp | fsdp | zero1 | zero2 | zero3 (null = none)
+    strategy: str | None = "auto"  # auto | single | ddp | fsdp | zero1 | zero2 | zero3
     tp: int = 1  # tensor-parallel degree
     pp: int = 1  # pipeline-parallel degree
     sp: bool = False  # sequence parallelism on top of tensor parallelism
     deepspeed_config: str | None = None  # path to a user DeepSpeed JSON (zero strategies)
 
     def validate(self) -> None:
-        if self.strategy is None:  # `parallel.strategy=none` reads as YAML null
-            self.strategy = "none"
+        if self.strategy in (None, "none"):  # `none` reads as YAML null: say what we mean
+            raise ConfigError(
+                "parallel.strategy=none: the one-process strategy is called 'single' (none/null "
+                f"is not a strategy); expected one of {', '.join(self.STRATEGIES)}")
         if self.strategy not in self.STRATEGIES:
             raise ConfigError(
                 f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
@@ -378,6 +381,10 @@ def get_preset(name: str) -> Config:
 # ----------------------------------------------------------------------------------------------
 # Files and overrides
 # ----------------------------------------------------------------------------------------------
+# NOTE: our own ~150 lines, not OmegaConf structured configs or tyro: the `key.path=value`
+# contract, one-line errors that name the file, field and expected value, the checks between
+# fields (stop_step within max_steps, dim divisible by n_heads) and dict fields set one key at a
+# time would all need wrapping either way; tyro's command line is `--train.max-steps N`.
 
 
 def config_from_dict(data: dict[str, Any], base: Config | None = None,

@@ -4,7 +4,7 @@
 
 For each strategy (ddp, fsdp, zero1, zero2, zero3) and each rank count the script launches
 itself under torchrun, and every rank trains the same global batch with the engines
-`auroragpt train` uses (fp32, AdamW). The plain single process (`none`) is the reference row.
+`auroragpt train` uses (fp32, AdamW). The plain single process (`single`) is the reference row.
 Columns:
 
 - state MB/rank: parameters + gradients + optimizer state, with any master copies and
@@ -38,7 +38,7 @@ WARMUP_STEPS = 2
 def zero_paper_bytes(strategy: str, params: int, ranks: int) -> float:
     """Per-rank bytes of fp32 AdamW training state in the ZeRO paper's accounting."""
     weights, grads, moments = 4 * params, 4 * params, 8 * params
-    if strategy in ("none", "ddp"):
+    if strategy in ("single", "ddp"):
         return weights + grads + moments
     if strategy == "zero1":
         return weights + grads + moments / ranks
@@ -98,7 +98,7 @@ def measure(strategy: str, ranks: int, args: argparse.Namespace) -> dict:
         rank_args = [__file__, "--rank-main", "--strategy", strategy, "--result", str(result),
                      "--preset", args.preset, "--steps", str(args.steps),
                      "--global-batch", str(args.global_batch), "--micro", str(args.micro)]
-        launcher = ([sys.executable] if strategy == "none" else
+        launcher = ([sys.executable] if strategy == "single" else
                     [str(Path(sys.executable).with_name("torchrun")), "--standalone",
                      f"--nproc_per_node={ranks}"])
         # NOTE: one thread per rank in every row, so rows differ only in the number of ranks
@@ -135,12 +135,12 @@ def main() -> None:
     print(f"preset {args.preset}: {params / 1e6:.2f} M parameters, global batch "
           f"{args.global_batch} x {cfg.model.max_seq_len} tokens, micro-batch {args.micro}, "
           f"fp32, {os.cpu_count()} CPU cores\n")
-    print("| strategy | ranks | state MB/rank | vs none | ZeRO paper MB/rank | RSS MB/rank "
+    print("| strategy | ranks | state MB/rank | vs single | ZeRO paper MB/rank | RSS MB/rank "
           "| step s | tokens/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     mb = 1 / 2**20
     plain = None
-    for strategy, ranks in [("none", 1)] + [(s, n) for s in args.strategies for n in args.ranks]:
+    for strategy, ranks in [("single", 1)] + [(s, n) for s in args.strategies for n in args.ranks]:
         row = measure(strategy, ranks, args)
         plain = plain or row["state_bytes"]
         print(f"| {strategy} | {ranks} | {row['state_bytes'] * mb:.1f} | "

@@ -27,16 +27,16 @@ MESH_ORDER = ("pp", "dp_replicate", "dp_shard", "cp", "tp")
 
 
 def resolve_strategy(strategy: str, world_size: int) -> str:
-    """The concrete strategy for a run: `auto` is `none` on one rank and `ddp` on more."""
+    """The concrete strategy for a run: `auto` is `single` on one rank and `ddp` on more."""
     if strategy not in STRATEGIES:
         raise ConfigError(
             f"parallel.strategy={strategy!r}: expected one of {', '.join(STRATEGIES)}"
         )
     if strategy == "auto":
-        return "ddp" if world_size > 1 else "none"
-    if strategy == "none" and world_size > 1:
+        return "ddp" if world_size > 1 else "single"
+    if strategy == "single" and world_size > 1:
         raise ConfigError(
-            f"parallel.strategy='none' trains in one process, but the world size is {world_size}: "
+            f"parallel.strategy='single' trains in one process, but the world size is {world_size}: "
             "pick ddp, fsdp, zero1, zero2 or zero3 (or auto)"
         )
     return strategy

@@ -29,7 +29,7 @@ def parallelize(model: nn.Module, dims: ParallelDims, cfg: Config,
 
     For `ddp` the result wraps `model` (reach the original as `.module`); for `fsdp` it is
     `model` itself, sharded in place, gathering its weights in `compute_dtype` for each layer's
-    forward; for `none` and the ZeRO strategies it is `model` unchanged. Needs an initialised
+    forward; for `single` and the ZeRO strategies it is `model` unchanged. Needs an initialised
     process group when `dims.world_size > 1` or the strategy shards.
     """
     strategy = resolve_strategy(cfg.parallel.strategy, dims.world_size)

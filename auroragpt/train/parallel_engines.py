@@ -173,7 +173,7 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
     """
     world_size = dist.get_world_size() if dist.is_initialized() else 1
     strategy = resolve_strategy(cfg.parallel.strategy, world_size)
-    if strategy == "none":
+    if strategy == "single":
         return LocalEngine(model, cfg.train, device)
     if not dist.is_initialized():
         from auroragpt.distributed import setup

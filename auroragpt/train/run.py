@@ -108,7 +108,7 @@ def check_resumable(run_dir: Path, cfg: Config) -> list[str]:
 
 def build_engine(model, cfg: Config, world_size: int, device) -> Engine:
     """Single process without a strategy: `LocalEngine`; otherwise the parallel engines."""
-    if world_size == 1 and cfg.parallel.strategy in ("auto", "none"):
+    if world_size == 1 and cfg.parallel.strategy in ("auto", "single"):
         return LocalEngine(model, cfg.train, device)
     from auroragpt.train.parallel_engines import build_parallel_engine
 

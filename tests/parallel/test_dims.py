@@ -8,21 +8,33 @@ from auroragpt.parallel import ParallelDims, resolve_strategy
 
 
 @pytest.mark.parametrize("strategy, world, expected", [
-    ("auto", 1, "none"), ("auto", 8, "ddp"), ("none", 1, "none"), ("zero3", 1, "zero3"),
+    ("auto", 1, "single"), ("auto", 8, "ddp"), ("single", 1, "single"), ("zero3", 1, "zero3"),
     ("fsdp", 4, "fsdp"),
 ])
 def test_resolve_strategy(strategy, world, expected):
     assert resolve_strategy(strategy, world) == expected
 
 
-def test_none_on_several_ranks_is_refused_with_the_alternatives():
+def test_single_on_several_ranks_is_refused_with_the_alternatives():
     with pytest.raises(ConfigError, match="world size is 2.*ddp, fsdp, zero1"):
-        resolve_strategy("none", 2)
+        resolve_strategy("single", 2)
 
 
-def test_strategy_none_on_the_command_line_is_the_string_not_null():
-    cfg = apply_overrides(get_preset("debug"), ["parallel.strategy=none"])
-    assert cfg.parallel.strategy == "none"
+@pytest.mark.parametrize("value", ["none", "null", "None", "~"])
+def test_strategy_none_or_null_names_the_one_process_strategy(value):
+    """`none` reads as YAML null, so it is no strategy name: the error says which one is meant."""
+    with pytest.raises(ConfigError, match="parallel.strategy=none: the one-process strategy "
+                                          "is called 'single'"):
+        apply_overrides(get_preset("debug"), [f"parallel.strategy={value}"])
+
+
+def test_strategy_none_in_a_yaml_file_is_refused_the_same_way(tmp_path):
+    from auroragpt.config import load_config
+
+    for text in ("parallel:\n  strategy: none\n", "parallel:\n  strategy: 'none'\n"):
+        (tmp_path / "run.yaml").write_text(text)
+        with pytest.raises(ConfigError, match="called 'single'"):
+            load_config(tmp_path / "run.yaml")
 
 
 def test_deepspeed_json_with_a_torch_strategy_is_refused():

@@ -1,6 +1,6 @@
 """Every strategy, launched for real on CPU ranks (gloo), against one plain process.
 
-The reference is `parallel.strategy=none` in a single process with the same global batch: the
+The reference is `parallel.strategy=single` in a single process with the same global batch: the
 losses, gradient norms and final weights of 2 (or 4) ranks must equal it in fp32. The global
 batch of 16 makes each rank accumulate several micro-batches, and the clipping threshold sits
 inside the range of the reference's gradient norms, so some steps clip and some do not.
@@ -25,7 +25,7 @@ slow = pytest.mark.slow
 
 
 def reference(runs) -> dict:
-    return runs.get("python", 1, "none", *SAVE, *OVERRIDES)
+    return runs.get("python", 1, "single", *SAVE, *OVERRIDES)
 
 
 def launcher_for(nproc: int) -> str:
@@ -149,6 +149,6 @@ def test_activation_checkpointing_changes_no_number(runs, strategy):
 def test_bf16_tracks_bf16_in_one_process(runs, strategy):
     """bf16 rounds differently per strategy (autocast, FSDP's cast policy, DeepSpeed's bf16
     module with fp32 master weights), so only closeness is expected."""
-    want = runs.get("python", 1, "none", *OVERRIDES, "train.dtype=bf16")["losses"]
+    want = runs.get("python", 1, "single", *OVERRIDES, "train.dtype=bf16")["losses"]
     got = runs.get("torchrun", 2, strategy, *OVERRIDES, "train.dtype=bf16")["losses"]
     torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=2e-3, atol=0)

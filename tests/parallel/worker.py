@@ -3,7 +3,7 @@
 Trains the debug model for a few steps on synthetic, learnable sequences under the strategy
 given, then rank 0 writes a JSON report: per-step loss and gradient norm, the final weights
 (safetensors) and every rank's measured training-state bytes. A single process with
-`--strategy none` is the reference every strategy is compared with.
+`--strategy single` is the reference every strategy is compared with.
 
 Each global batch holds samples [step * G, (step + 1) * G); data-parallel rank r takes the
 r-th contiguous slice of G / dp samples and splits it into micro-batches, so every rank count

@@ -28,7 +28,7 @@ def run_train(prefix: list[str], run_dir: Path, cache: Path, strategy: str) -> l
 @pytest.fixture(scope="module")
 def single_process(tmp_path_factory, data_cache):
     run_dir = tmp_path_factory.mktemp("one") / "run"
-    return run_dir, run_train([sys.executable], run_dir, data_cache, "none")
+    return run_dir, run_train([sys.executable], run_dir, data_cache, "single")
 
 
 @pytest.mark.skipif(shutil.which(str(TORCHRUN)) is None, reason="torchrun not installed")
