@@ -160,6 +160,8 @@ class TrainConfig:
     sample_every: int = 100  # steps between text samples (0 = never)
     save_every: int = 100  # steps between checkpoints (0 = only at the end)
     keep_last: int = 3  # checkpoints kept on disk (0 = all)
+    save_consolidated: bool = False  # sharded strategies: also write full model.safetensors into each checkpoint (eval and export-hf make it from the shards when absent)
+    max_time: float = 0.0  # seconds this invocation may run; it saves and stops before the step that would exceed it (0 = no limit; set below a job's walltime)
     peak_tflops: float | None = None  # per-device peak for MFU; None = look up the device table
     stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps; --resume drops it
     sample_tokens: int = 64  # new tokens generated per sample prompt
@@ -187,7 +189,8 @@ class TrainConfig:
         if self.dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.dtype={self.dtype!r}: expected one of auto, fp32, bf16")
         for name in ("warmup_steps", "eval_every", "sample_every", "save_every", "keep_last",
-                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads"):
+                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads",
+                     "max_time"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
         "import-hf", help="write a local Hugging Face Llama directory as our checkpoint",
         description="DIR holds config.json, model.safetensors (or shards, or pytorch_model.bin) "
                     "and a sentencepiece tokenizer.model. OUT_DIR gets model.safetensors, "
-                    "config.yaml and tokenizer.model, loadable with auroragpt.eval.load_checkpoint.",
+                    "config.yaml and tokenizer.model, loadable with auroragpt.eval.load_model.",
     )
     imp.add_argument("hf_dir", metavar="DIR")
     imp.add_argument("out_dir", metavar="OUT_DIR")
@@ -72,9 +72,9 @@ def _steps(text: str) -> list[int]:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the input's fault: reported in one line, exit status 2."""
+    from auroragpt.checkpoint import CheckpointError
     from auroragpt.config import ConfigError
     from auroragpt.data import DataError
-    from auroragpt.eval.checkpoint import CheckpointError
     from auroragpt.eval.hf import ConversionError
 
     return (CheckpointError, ConversionError, ConfigError, DataError, FileExistsError)
@@ -140,5 +140,5 @@ def _import(args) -> int:
     except _user_errors() as err:
         print(f"auroragpt import-hf: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}: load with auroragpt.eval.load_checkpoint('{out}')")
+    print(f"wrote {out}: load with auroragpt.eval.load_model('{out}')")
     return 0

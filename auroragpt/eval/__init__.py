@@ -2,19 +2,20 @@
 
 Notebook use, in the spirit of AuroraGPT's checkpoint evaluation:
 
-    from auroragpt.eval import load_checkpoint, generate, evaluate
+    from auroragpt.eval import load_model, generate, evaluate
     for step in (100, 200, 300):
-        model, tokenizer = load_checkpoint("runs/tiny", step)
+        model, tokenizer = load_model("runs/tiny", step)
         print(step, generate(model, tokenizer, "def ", max_length=64))
     rows = evaluate("runs/tiny")          # also writes runs/tiny/eval/summary.md and plots
 
-Modules: `checkpoint` (find/load), `generation`, `metrics`, `probes`, `validation`, `runner`
+Modules: `loading` (model + tokenizer of a checkpoint; the layout is `auroragpt.checkpoint`), `generation`, `metrics`, `probes`, `validation`, `runner`
 (`evaluate`), `report` (files and plots), `hf` / `hf_tokenizer` / `export` (Hugging Face).
 """
 
-from auroragpt.eval.checkpoint import list_checkpoints, load_checkpoint, resolve_checkpoint
+from auroragpt.checkpoint import list_checkpoints, resolve_checkpoint
 from auroragpt.eval.export import export_hf, import_hf
 from auroragpt.eval.generation import complete, generate
+from auroragpt.eval.loading import load_model
 from auroragpt.eval.runner import EvalSettings, evaluate
 
 __all__ = [
@@ -25,6 +26,6 @@ __all__ = [
     "generate",
     "import_hf",
     "list_checkpoints",
-    "load_checkpoint",
+    "load_model",
     "resolve_checkpoint",
 ]
