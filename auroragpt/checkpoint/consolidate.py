@@ -27,7 +27,12 @@ import torch.distributed as dist
 from torch import nn
 
 from auroragpt.checkpoint.layout import CheckpointError
-from auroragpt.checkpoint.safe_load import SafeFileSystemReader, SafeLoadPlanner, check_torch_files
+from auroragpt.checkpoint.safe_load import (
+    SafeFileSystemReader,
+    SafeLoadPlanner,
+    check_torch_files,
+    dcp_errors,
+)
 
 _DCP_METADATA = ".metadata"
 _DS_MODEL_STATES = "*model_states.pt"
@@ -145,7 +150,8 @@ def _read_dcp(directory: Path, expected: list[str]) -> dict[str, torch.Tensor]:
               for name in expected if prefix + name in tensors}
     with warnings.catch_warnings():  # "assuming ... a single process": yes, deliberately
         warnings.filterwarnings("ignore", message=".*single process", category=UserWarning)
-        dcp.load(wanted, storage_reader=reader, planner=SafeLoadPlanner(), no_dist=True)
+        with dcp_errors(directory):
+            dcp.load(wanted, storage_reader=reader, planner=SafeLoadPlanner(), no_dist=True)
     return wanted
 
 

@@ -18,6 +18,7 @@ it. Every reader here refuses anything but plain data:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import pickle
 from pathlib import Path
@@ -73,6 +74,24 @@ def check_torch_files(directory: Path, pattern: str = "*.pt") -> None:
     """Read every `pattern` file in `directory` with `load_torch_file` (see the module note)."""
     for path in sorted(Path(directory).glob(pattern)):
         load_torch_file(path, mmap=True)
+
+
+@contextlib.contextmanager
+def dcp_errors(source: Path):
+    """Report a failed DCP load as CheckpointError: DCP wraps every rank's exception into one
+    CheckpointException with the tracebacks; ours is passed on as it is, others in a line."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    try:
+        yield
+    except CheckpointException as err:
+        failures = [f[0] if isinstance(f, tuple) else f for f in err.failures.values()]
+        ours = next((f for f in failures if isinstance(f, CheckpointError)), None)
+        if ours is not None:
+            raise ours from None
+        first = str(failures[0]).strip().splitlines()[-1] if failures else str(err)
+        raise CheckpointError(f"{source}: the distributed checkpoint does not load ({first})") \
+            from None
 
 
 class _MetadataUnpickler(pickle.Unpickler):

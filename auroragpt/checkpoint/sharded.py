@@ -30,7 +30,13 @@ from auroragpt.checkpoint.layout import (
     CheckpointError,
     hash_written,
 )
-from auroragpt.checkpoint.safe_load import SafeFileSystemReader, SafeLoadPlanner, check_torch_files
+from auroragpt.checkpoint.safe_load import (
+    SafeFileSystemReader,
+    SafeLoadPlanner,
+    check_torch_files,
+    dcp_errors,
+    read_dcp_metadata,
+)
 
 
 def _rank() -> int:
@@ -85,8 +91,10 @@ def load_state(state: dict, directory: Path) -> None:
         raise CheckpointError(
             f"{source}: no torch distributed checkpoint here; was this run saved under another "
             "strategy? An fsdp run resumes from an fsdp checkpoint only")
-    dcp.load(state, storage_reader=SafeFileSystemReader(str(source)), planner=SafeLoadPlanner(),
-             no_dist=not dist.is_initialized())
+    read_dcp_metadata(source / ".metadata")  # a clear error before DCP's collective wrapping
+    with dcp_errors(source):
+        dcp.load(state, storage_reader=SafeFileSystemReader(str(source)),
+                 planner=SafeLoadPlanner(), no_dist=not dist.is_initialized())
 
 
 def save_torch_state(module: nn.Module, optimizer: torch.optim.Optimizer,
