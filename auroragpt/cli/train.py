@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from auroragpt.cli.args import non_negative_float, positive_int, probability
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
@@ -44,10 +46,11 @@ def register(subparsers) -> None:
                                "(its latest checkpoint)")
     generate.add_argument("--prompt", required=True, action="append",
                           help="text to continue (repeat for several prompts)")
-    generate.add_argument("--max-new-tokens", type=int, default=128)
-    generate.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    generate.add_argument("--top-k", type=int, default=40)
-    generate.add_argument("--top-p", type=float, default=None)
+    generate.add_argument("--max-new-tokens", type=positive_int, default=128)
+    generate.add_argument("--temperature", type=non_negative_float, default=0.8,
+                          help="0 = greedy")
+    generate.add_argument("--top-k", type=positive_int, default=40)
+    generate.add_argument("--top-p", type=probability, default=None)
     generate.add_argument("--seed", type=int, default=0, help="seed of the sampling generator")
     generate.set_defaults(func=run_generate)
 

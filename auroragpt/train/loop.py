@@ -270,6 +270,7 @@ class Trainer:
                         f"the training data ran out after {self.consumed_samples} samples "
                         f"(step {self.step}); it was prepared for train.max_steps={t.max_steps}"
                     )
+                self._check_token_ids(micro_batches)
                 result = self.engine.train_step([mb["tokens"] for mb in micro_batches],
                                                 lr_at(self.step, t))
                 seconds = time.perf_counter() - t0
@@ -305,6 +306,27 @@ class Trainer:
                           loss=result.loss if result else None, val_loss=val_loss,
                           step_seconds=step_seconds, wall_seconds=time.perf_counter() - start,
                           checkpoint=self.last_checkpoint, stopped_by=stopped_by)
+
+    def _check_token_ids(self, micro_batches: list[dict]) -> None:
+        """Refuse token ids the embedding has no row for, naming the corpus and its files
+        (an index error deep inside the model would name neither)."""
+        vocab = self.cfg.model.vocab_size
+        for mb in micro_batches:
+            tokens = mb["tokens"]  # (mb, S + 1)
+            bad = (tokens >= vocab) | (tokens < 0)
+            if not bool(bad.any()):
+                continue
+            row = int(bad.any(dim=1).nonzero()[0])
+            token = int(tokens[row][bad[row]][0])
+            corpus_id = int(mb["corpus_id"][row]) if "corpus_id" in mb else None
+            names = list(getattr(self.data, "corpus_names", []))
+            corpus = names[corpus_id] if corpus_id is not None and corpus_id < len(names) else "?"
+            plan = getattr(self.data.train, "plan", None)
+            files = [f.prefix for f in getattr(plan, "files", []) if f.corpus_id == corpus_id]
+            raise TrainingError(
+                f"token id {token} outside the vocabulary (model.vocab_size={vocab}) in corpus "
+                f"{corpus!r}, file {' or '.join(f + '.bin' for f in files) or '?'}: it was "
+                "tokenized with another tokenizer, or model.vocab_size is too small")
 
     def _after_step(self, result: StepResult, window: _Window, logs: _Logs | None, last: bool,
                     val_loss: float | None, save: bool = False) -> float | None:

@@ -108,6 +108,18 @@ def refuse_unimplemented(cfg: Config) -> None:
             "parallelism: parallel.strategy=ddp|fsdp|zero1|zero2|zero3)")
 
 
+def check_batch_split(cfg: Config, world_size: int) -> None:
+    """The global batch must split into whole micro-batches on every data-parallel rank;
+    checked before any data is prepared."""
+    t = cfg.train
+    per_round = t.micro_batch_size * world_size
+    if t.global_batch_size % per_round:
+        raise ConfigError(
+            f"train.global_batch_size={t.global_batch_size} must be a multiple of "
+            f"train.micro_batch_size={t.micro_batch_size} x {world_size} data-parallel ranks "
+            f"= {per_round}")
+
+
 def check_new_run_dir(run_dir: Path) -> None:
     """Refuse a run directory that holds checkpoints; leftovers of a failed start are fine."""
     if run_dir.exists() and not run_dir.is_dir():
@@ -185,6 +197,7 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
     started = time.monotonic()  # train.max_time counts data preparation too
     info = setup()
     refuse_unimplemented(cfg)
+    check_batch_split(cfg, info.world_size)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     lock = RunDirLock(run_dir)
     _on_main_rank(lambda: _claim(lock, run_dir))
