@@ -408,7 +408,7 @@ def load_config(path: str | Path, base: Config | None = None) -> Config:
 
             data = yaml.safe_load(text) or {}
     except Exception as err:  # parse errors from three libraries; re-raise with the file name
-        raise ConfigError(f"{path}: cannot parse: {err}") from err
+        raise ConfigError(f"{path}: cannot parse: {' '.join(str(err).split())}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     preset = data.pop("preset", None)

@@ -144,5 +144,4 @@ def load_latest_valid(root: Path, warn: Callable[[str], None] | None = None,
             warn(f"falling back to checkpoint {path.name}")
         return checkpoint
     raise CheckpointError(
-        f"{root}: no valid checkpoint; every candidate failed verification:\n  "
-        + "\n  ".join(errors))
+        f"{root}: no valid checkpoint; every candidate failed verification: " + "; ".join(errors))
