@@ -158,6 +158,10 @@ def save_deepspeed_state(ds_engine, directory: Path) -> dict[str, str]:
                                   client_state=client_state, save_latest=False)
     finally:
         ds_engine.checkpoint_engine = recorder.inner
+    if _rank() == 0:  # what rank 0 copies in itself, not through the engine (zero_to_fp32.py)
+        extra = [p for p in (directory / DEEPSPEED_STATE_DIR).rglob("*")
+                 if p.is_file() and p.suffix != ".pt"]
+        recorder.checksums.update(hash_written(directory, *extra))
     _barrier()
     return recorder.checksums
 
