@@ -162,6 +162,8 @@ class TrainConfig:
     sample_every: int = 100  # steps between text samples (0 = never)
     save_every: int = 100  # steps between checkpoints (0 = only at the end)
     keep_last: int = 3  # checkpoints kept on disk (0 = all)
+    save_consolidated: bool = False  # sharded strategies: also write full model.safetensors into each checkpoint (eval and export-hf make it from the shards when absent)
+    max_time: float = 0.0  # seconds this invocation may run; it saves and stops before the step that would exceed it (0 = no limit; set below a job's walltime)
     peak_tflops: float | None = None  # per-device peak for MFU; None = look up the device table
     stop_step: int | None = None  # end this invocation (with a checkpoint) after this step; the schedule still spans max_steps; --resume drops it
     sample_tokens: int = 64  # new tokens generated per sample prompt
@@ -189,7 +191,8 @@ class TrainConfig:
         if self.dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.dtype={self.dtype!r}: expected one of auto, fp32, bf16")
         for name in ("warmup_steps", "eval_every", "sample_every", "save_every", "keep_last",
-                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads"):
+                     "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads",
+                     "max_time"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name}={getattr(self, name)} must be >= 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
@@ -414,7 +417,7 @@ def load_config(path: str | Path, base: Config | None = None) -> Config:
 
             data = yaml.safe_load(text) or {}
     except Exception as err:  # parse errors from three libraries; re-raise with the file name
-        raise ConfigError(f"{path}: cannot parse: {err}") from err
+        raise ConfigError(f"{path}: cannot parse: {' '.join(str(err).split())}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     preset = data.pop("preset", None)

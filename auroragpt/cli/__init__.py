@@ -41,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # KEY=VALUE overrides may follow options too (`train --run-dir R a.b=1 --resume c.d=2`)
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -50,6 +56,29 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if not _is_user_error(err):
+            raise
+        print(f"auroragpt {args.command}: error: {err}".splitlines()[0], file=sys.stderr)
+        return 2
+
+
+def _is_user_error(err: Exception) -> bool:
+    """Errors that are the input's or the environment's fault, not a bug: a one-line message.
+
+    Commands report their own domain errors; this net catches what reaches it from any
+    command (a device named in the environment that is missing, a directory that cannot be
+    written, ...). Only modules already imported can have raised, so nothing is imported here
+    that was not.
+    """
+    names = {"auroragpt.config": "ConfigError", "auroragpt.data.errors": "DataError",
+             "auroragpt.checkpoint.layout": "CheckpointError",
+             "auroragpt.distributed.env": "DistEnvError",
+             "auroragpt.distributed.launcher": "LaunchError",
+             "auroragpt.eval.hf": "ConversionError", "auroragpt.train.run": "RunDirError",
+             "auroragpt.train.loop": "TrainingError"}
+    classes = [getattr(sys.modules[m], n) for m, n in names.items() if m in sys.modules]
+    return isinstance(err, (OSError, *classes))
 
 
 if __name__ == "__main__":

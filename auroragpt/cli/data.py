@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from auroragpt.cli.args import non_negative_int, positive_int, split_shares
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="tokenize corpora and build blend indices")
@@ -16,23 +18,25 @@ def register(subparsers) -> None:
                      help="JSONL or text files, or builtin:NAME for a built-in corpus")
     pre.add_argument("--tokenizer", required=True, help="sentencepiece .model file")
     pre.add_argument("--output-prefix", required=True, help="writes PREFIX.bin and PREFIX.idx")
-    pre.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    pre.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1)
     pre.add_argument("--json-key", default="text", help="JSONL field holding the text")
     pre.add_argument("--dtype", default=None, help="token dtype (default: uint16 if it fits)")
-    pre.add_argument("--max-chars", type=int, default=None, help="builtin corpora: characters")
+    pre.add_argument("--max-chars", type=positive_int, default=None,
+                     help="builtin corpora: characters")
     pre.set_defaults(func=_preprocess)
 
     build = commands.add_parser("build-index",
                                 help="build (or load) every index of a data-file-list")
     build.add_argument("--data-file-list", required=True, help="'weight prefix corpus' lines")
-    build.add_argument("--seq-length", type=int, required=True)
-    build.add_argument("--num-samples", type=int, required=True, help="train samples")
+    build.add_argument("--seq-length", type=positive_int, required=True)
+    build.add_argument("--num-samples", type=positive_int, required=True, help="train samples")
     build.add_argument("--seed", type=int, default=1234)
     build.add_argument("--cache", required=True, help="index cache directory")
-    build.add_argument("--split", default="100,0,0", help="train,valid,test document shares")
-    build.add_argument("--valid-samples", type=int, default=0)
-    build.add_argument("--test-samples", type=int, default=0)
-    build.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    build.add_argument("--split", type=split_shares, default="100,0,0",
+                       help="train,valid,test document shares")
+    build.add_argument("--valid-samples", type=non_negative_int, default=0)
+    build.add_argument("--test-samples", type=non_negative_int, default=0)
+    build.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
                        help="threads of this process building indices")
     build.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
                        help="this process's rank (spreads work; any value is safe)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from auroragpt.cli.args import non_negative_float, non_negative_int, positive_int
+
 
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser(
@@ -19,21 +21,21 @@ def register(subparsers) -> None:
     evaluate.add_argument("--steps", type=_steps,
                           help="only these steps, comma-separated (default: every checkpoint)")
     evaluate.add_argument("--force", action="store_true", help="re-evaluate steps already done")
-    evaluate.add_argument("--probes", type=int, default=32, metavar="N",
+    evaluate.add_argument("--probes", type=non_negative_int, default=32, metavar="N",
                           help="held-out probes per built-in corpus (default: 32)")
-    evaluate.add_argument("--val-samples", type=int, default=16, metavar="N",
+    evaluate.add_argument("--val-samples", type=positive_int, default=16, metavar="N",
                           help="validation sequences per corpus (default: 16)")
     evaluate.add_argument("--no-val", action="store_true",
                           help="skip validation loss (no data preparation)")
     evaluate.add_argument("--prompt", action="append", dest="prompts", metavar="TEXT",
                           help="generation prompt (repeatable; default: 'def ' and one held-out "
                                "probe prompt per corpus)")
-    evaluate.add_argument("--max-new-tokens", type=int, default=64, metavar="N")
-    evaluate.add_argument("--temperature", type=float, default=0.8,
+    evaluate.add_argument("--max-new-tokens", type=positive_int, default=64, metavar="N")
+    evaluate.add_argument("--temperature", type=non_negative_float, default=0.8,
                           help="for the sampled generations (default: 0.8)")
-    evaluate.add_argument("--top-k", type=int, default=40, help="for the sampled generations")
+    evaluate.add_argument("--top-k", type=positive_int, default=40, help="for the sampled generations")
     evaluate.add_argument("--seed", type=int, default=0, help="sampling seed, the same per step")
-    evaluate.add_argument("--batch-size", type=int, default=16, metavar="N")
+    evaluate.add_argument("--batch-size", type=positive_int, default=16, metavar="N")
     evaluate.add_argument("--device", default="auto",
                           help="cpu, cuda, xpu, mps (default: auto, as auroragpt.distributed picks)")
     evaluate.add_argument("--no-progress", action="store_true")
@@ -54,7 +56,7 @@ def register(subparsers) -> None:
         "import-hf", help="write a local Hugging Face Llama directory as our checkpoint",
         description="DIR holds config.json, model.safetensors (or shards, or pytorch_model.bin) "
                     "and a sentencepiece tokenizer.model. OUT_DIR gets model.safetensors, "
-                    "config.yaml and tokenizer.model, loadable with auroragpt.eval.load_checkpoint.",
+                    "config.yaml and tokenizer.model, loadable with auroragpt.eval.load_model.",
     )
     imp.add_argument("hf_dir", metavar="DIR")
     imp.add_argument("out_dir", metavar="OUT_DIR")
@@ -72,9 +74,9 @@ def _steps(text: str) -> list[int]:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are the input's fault: reported in one line, exit status 2."""
+    from auroragpt.checkpoint import CheckpointError
     from auroragpt.config import ConfigError
     from auroragpt.data import DataError
-    from auroragpt.eval.checkpoint import CheckpointError
     from auroragpt.eval.hf import ConversionError
 
     return (CheckpointError, ConversionError, ConfigError, DataError, FileExistsError)
@@ -140,5 +142,5 @@ def _import(args) -> int:
     except _user_errors() as err:
         print(f"auroragpt import-hf: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}: load with auroragpt.eval.load_checkpoint('{out}')")
+    print(f"wrote {out}: load with auroragpt.eval.load_model('{out}')")
     return 0

@@ -7,6 +7,8 @@ import os
 import socket
 import sys
 
+from auroragpt.cli.args import positive_int
+
 MACHINES = ("auto", "aurora", "polaris", "local")
 
 
@@ -21,8 +23,9 @@ def register(subparsers) -> None:
     )
     launch.add_argument("--machine", choices=MACHINES, default="auto",
                         help="machine profile (auto: guessed from host and PBS names)")
-    launch.add_argument("--nodes", type=int, help="use this many nodes (default: all in the job)")
-    launch.add_argument("--ppn", "--nproc-per-node", "--nproc", dest="ppn", type=int,
+    launch.add_argument("--nodes", type=positive_int,
+                        help="use this many nodes (default: all in the job)")
+    launch.add_argument("--ppn", "--nproc-per-node", "--nproc", dest="ppn", type=positive_int,
                         help="ranks per node (default: 12 on Aurora, 4 on Polaris, "
                              "else one per accelerator or 1)")
     launch.add_argument("--hostfile", help="host file for mpiexec (default: PBS_NODEFILE)")
@@ -38,14 +41,15 @@ def register(subparsers) -> None:
                     "--preset 1b; then qsub train.pbs",
     )
     jobscript.add_argument("--machine", choices=MACHINES[1:], required=True)
-    jobscript.add_argument("--nodes", type=int, required=True, help="nodes to request (select=)")
+    jobscript.add_argument("--nodes", type=positive_int, required=True,
+                           help="nodes to request (select=)")
     jobscript.add_argument("--queue", "-q", required=True, help="e.g. debug, debug-scaling, prod")
     jobscript.add_argument("--walltime", required=True, help="[[H:]M:]S, e.g. 1:00:00")
     jobscript.add_argument("--account", "-A", default=os.environ.get("AURORAGPT_ACCOUNT"),
                            help="project allocation (default: $AURORAGPT_ACCOUNT)")
     jobscript.add_argument("--name", default="auroragpt", help="PBS job name")
     jobscript.add_argument("--filesystems", help="default: home:flare (Aurora), home:eagle (Polaris)")
-    jobscript.add_argument("--ppn", type=int, help="ranks per node (default: the machine's)")
+    jobscript.add_argument("--ppn", type=positive_int, help="ranks per node (default: the machine's)")
     jobscript.add_argument("--venv", default=_active_venv(),
                            help="virtual environment to activate in the job (default: the active one)")
     jobscript.add_argument("--no-venv", dest="venv", action="store_const", const=None,
@@ -61,7 +65,7 @@ def register(subparsers) -> None:
                     "all-reduce across every rank.",
     )
     doctor.add_argument("--sizes", help="comma-separated message sizes, e.g. 4K,1M,64M")
-    doctor.add_argument("--iters", type=int, default=20, help="timed all-reduces per size")
+    doctor.add_argument("--iters", type=positive_int, default=20, help="timed all-reduces per size")
     doctor.set_defaults(func=_doctor)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from auroragpt.cli.args import non_negative_float, positive_int, probability
+
 
 def register(subparsers) -> None:
     train = subparsers.add_parser(
@@ -44,19 +46,21 @@ def register(subparsers) -> None:
                                "(its latest checkpoint)")
     generate.add_argument("--prompt", required=True, action="append",
                           help="text to continue (repeat for several prompts)")
-    generate.add_argument("--max-new-tokens", type=int, default=128)
-    generate.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
-    generate.add_argument("--top-k", type=int, default=40)
-    generate.add_argument("--top-p", type=float, default=None)
+    generate.add_argument("--max-new-tokens", type=positive_int, default=128)
+    generate.add_argument("--temperature", type=non_negative_float, default=0.8,
+                          help="0 = greedy")
+    generate.add_argument("--top-k", type=positive_int, default=40)
+    generate.add_argument("--top-p", type=probability, default=None)
     generate.add_argument("--seed", type=int, default=0, help="seed of the sampling generator")
     generate.set_defaults(func=run_generate)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from auroragpt.checkpoint import CheckpointError
     from auroragpt.config import ConfigError
     from auroragpt.data import DataError
     from auroragpt.distributed import setup, teardown
-    from auroragpt.train import CheckpointError, RunDirError, TrainingError, resolve_config, train
+    from auroragpt.train import RunDirError, TrainingError, resolve_config, train
 
     try:
         cfg = resolve_config(preset=args.preset, config_file=args.config,
@@ -77,38 +81,20 @@ def run_train(args: argparse.Namespace) -> int:
 def run_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from auroragpt.config import load_config
+    from auroragpt.checkpoint import CheckpointError, checkpoint_step, resolve_checkpoint
     from auroragpt.distributed import setup
+    from auroragpt.eval.loading import load_model
     from auroragpt.generation import stream_text
-    from auroragpt.model import build_model
-    from auroragpt.tokenizer import Tokenizer
-    from auroragpt.train.checkpoint import (
-        CONFIG_FILE,
-        TOKENIZER_FILE,
-        CheckpointError,
-        load_checkpoint,
-        resolve_checkpoint_dir,
-    )
 
+    device = setup().device
     try:
-        path = resolve_checkpoint_dir(args.ckpt)
-        checkpoint = load_checkpoint(path)
+        path = resolve_checkpoint(args.ckpt)
+        model, tokenizer = load_model(path, device=device)
     except CheckpointError as err:
         print(f"auroragpt generate: error: {err}", file=sys.stderr)
         return 2
-    tokenizer_path = next((p for p in (path / TOKENIZER_FILE, path.parent.parent / TOKENIZER_FILE)
-                           if p.is_file()), None)
-    if tokenizer_path is None:
-        print(f"auroragpt generate: error: {path}: no {TOKENIZER_FILE} in the checkpoint or "
-              "its run directory", file=sys.stderr)
-        return 2
-    device = setup().device
-    model = build_model(load_config(path / CONFIG_FILE).model, device)
-    model.load_state_dict(checkpoint.model_state)
-    model.eval()
-    tokenizer = Tokenizer.load(tokenizer_path)
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    print(f"# {path} (step {checkpoint.step}) on {device}", file=sys.stderr)
+    print(f"# {path} (step {checkpoint_step(path)}) on {device}", file=sys.stderr)
     for prompt in args.prompt:
         sys.stdout.write(prompt)
         for piece in stream_text(model, tokenizer, prompt, args.max_new_tokens,

@@ -80,8 +80,11 @@ class GlobalBatchLoader:
     def __iter__(self) -> Iterator[list[dict[str, torch.Tensor]]]:
         micro = _MicroBatches(self.dataset, self.consumed_samples, self.global_batch_size,
                               self.micro_batch_size, self.dp_rank, self.dp_size)
+        # NOTE: its own generator: DataLoader draws worker seeds from the one it is given, and
+        # a draw from torch's global generator would break exact resume (the trainer restores
+        # it from the checkpoint just before the first step).
         loader = DataLoader(micro, batch_size=None, shuffle=False, num_workers=self.num_workers,
-                            persistent_workers=False)
+                            persistent_workers=False, generator=torch.Generator().manual_seed(0))
         step: list[dict[str, torch.Tensor]] = []
         for batch in loader:
             step.append(batch)

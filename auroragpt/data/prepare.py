@@ -70,7 +70,11 @@ def _tokenizer(cfg: Config, cache_dir: Path):
     from auroragpt.tokenizer import Tokenizer
 
     if cfg.data.tokenizer:
-        return Tokenizer.load(cfg.data.tokenizer)
+        try:
+            return Tokenizer.load(cfg.data.tokenizer)
+        except (OSError, ValueError) as err:
+            raise DataError(f"data.tokenizer={cfg.data.tokenizer!r}: not a readable "
+                            f"sentencepiece model ({str(err).splitlines()[0]})") from None
     if cfg.data.file_list:
         raise DataError(
             f"data.file_list={cfg.data.file_list!r} is tokenized already: set data.tokenizer "

@@ -4,7 +4,10 @@ Export writes what `LlamaForCausalLM.from_pretrained(OUT)` and `AutoTokenizer.fr
 read offline: config.json, generation_config.json, model.safetensors and the tokenizer files
 of `auroragpt.eval.hf_tokenizer`. Import reads a local Llama directory (single or sharded
 safetensors, or pytorch_model*.bin) with a sentencepiece tokenizer.model and writes our layout:
-model.safetensors + config.yaml + tokenizer.model (+ checksums.json).
+model.safetensors + config.yaml + tokenizer.model + checksums.json (`auroragpt.checkpoint`).
+Export reads through `auroragpt.checkpoint.read_model_weights`, so a checkpoint whose checksums
+fail, or whose weights are not finite, is refused rather than exported; pytorch_model.bin files
+are read with `weights_only=True`.
 
 Both write into a temporary sibling directory and rename it into place, so an interrupted run
 never leaves a directory that looks complete.
@@ -12,22 +15,23 @@ never leaves a directory that looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import torch
 
-from auroragpt.config import Config, save_config
-from auroragpt.eval.checkpoint import (
+from auroragpt.checkpoint import (
     CheckpointError,
     check_state_dict,
-    read_config,
-    read_state_dict,
+    read_model_weights,
     resolve_checkpoint,
     tokenizer_path,
 )
+from auroragpt.checkpoint.layout import write_checksums
+from auroragpt.checkpoint.safe_load import load_torch_file
+from auroragpt.checkpoint.weights import check_finite, read_safetensors
+from auroragpt.config import Config, ConfigError, save_config
 from auroragpt.eval.hf import (
     from_hf_state_dict,
     hf_config_dict,
@@ -42,8 +46,7 @@ def export_hf(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = Fal
     from safetensors.torch import save_file
 
     ckpt = resolve_checkpoint(checkpoint)
-    cfg = read_config(ckpt).model
-    state = _full_state(ckpt)
+    cfg, state = _full_state(ckpt)
     special = _special_ids(tokenizer_path(ckpt))
 
     def write(tmp: Path) -> None:
@@ -67,7 +70,13 @@ def import_hf(hf_dir: str | Path, out_dir: str | Path, overwrite: bool = False) 
     config_path = hf_dir / "config.json"
     if not config_path.is_file():
         raise CheckpointError(f"{config_path}: not found (expected a Hugging Face model directory)")
-    model_cfg = model_config_from_hf(json.loads(config_path.read_text()), str(config_path))
+    try:
+        hf_config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{config_path}: not valid JSON ({err})") from None
+    if not isinstance(hf_config, dict):
+        raise CheckpointError(f"{config_path}: expected a JSON object of model settings")
+    model_cfg = model_config_from_hf(hf_config, str(config_path))
     tokenizer = hf_dir / "tokenizer.model"
     if not tokenizer.is_file():
         raise CheckpointError(
@@ -76,30 +85,30 @@ def import_hf(hf_dir: str | Path, out_dir: str | Path, overwrite: bool = False) 
         )
     state = from_hf_state_dict(_read_hf_weights(hf_dir), model_cfg)
     check_state_dict(model_cfg, state, str(hf_dir))
+    check_finite(state, str(hf_dir))
     cfg = Config(model=model_cfg, name=hf_dir.name)
     cfg.data.tokenizer = str(Path(out_dir).resolve() / "tokenizer.model")
-    cfg.validate()
+    try:
+        cfg.validate()
+    except ConfigError as err:
+        raise CheckpointError(f"{config_path}: {err}") from None
 
     def write(tmp: Path) -> None:
         save_file({k: v.float().contiguous() for k, v in state.items()}, tmp / "model.safetensors",
                   metadata={"format": "pt"})
         save_config(cfg, tmp / "config.yaml")
         shutil.copyfile(tokenizer, tmp / "tokenizer.model")
-        _write_json(tmp / "checksums.json", {
-            p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tmp.iterdir())
-        })
+        write_checksums(tmp)
 
     return _write_directory(Path(out_dir), write, overwrite)
 
 
-def _full_state(ckpt: Path) -> dict[str, torch.Tensor]:
-    """The checkpoint's weights, checked against its config by loading them into the model."""
-    state = read_state_dict(ckpt)
-    cfg = read_config(ckpt).model
-    check_state_dict(cfg, state, str(ckpt))
-    if cfg.tie_embeddings and "tok_embeddings.weight" not in state:
+def _full_state(ckpt: Path):
+    """The checkpoint's model config and fp32 weights (verified, checked, finite)."""
+    cfg, state = read_model_weights(ckpt)
+    if cfg.model.tie_embeddings and "tok_embeddings.weight" not in state:
         state["tok_embeddings.weight"] = state["output.weight"]
-    return {k: v.float() for k, v in state.items()}
+    return cfg.model, {k: v.float() for k, v in state.items()}
 
 
 def _special_ids(model_path: Path) -> dict[str, int | None]:
@@ -111,12 +120,10 @@ def _special_ids(model_path: Path) -> dict[str, int | None]:
 
 def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     """All tensors of a HF model directory: model.safetensors, its sharded index, or .bin files."""
-    from safetensors.torch import load_file
-
     if (hf_dir / "model.safetensors").is_file():
-        return load_file(hf_dir / "model.safetensors")
-    for index_name, load in (("model.safetensors.index.json", load_file),
-                             ("pytorch_model.bin.index.json", _load_bin)):
+        return read_safetensors(hf_dir / "model.safetensors")
+    for index_name, load in (("model.safetensors.index.json", read_safetensors),
+                             ("pytorch_model.bin.index.json", load_torch_file)):
         index = hf_dir / index_name
         if index.is_file():
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -125,12 +132,8 @@ def _read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
                 state.update(load(hf_dir / shard))
             return state
     if (hf_dir / "pytorch_model.bin").is_file():
-        return _load_bin(hf_dir / "pytorch_model.bin")
+        return load_torch_file(hf_dir / "pytorch_model.bin")
     raise CheckpointError(f"{hf_dir}: no model.safetensors, sharded index or pytorch_model.bin")
-
-
-def _load_bin(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -20,17 +20,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from auroragpt.config import Config
-from auroragpt.eval.checkpoint import (
-    Checkpoint,
+from auroragpt.checkpoint import (
     CheckpointError,
+    StepDir,
     list_checkpoints,
-    load_model,
-    logged_tokens_seen,
     read_config,
     tokenizer_path,
-    tokens_seen,
 )
+from auroragpt.config import Config
+from auroragpt.eval.loading import logged_tokens_seen, model_from_checkpoint, tokens_seen
 from auroragpt.eval.metrics import repetition_scores
 from auroragpt.eval.probes import load_probes, score_probes
 from auroragpt.eval.report import read_results, write_report, write_results
@@ -118,7 +116,7 @@ def evaluate(run_dir: str | Path, steps: list[int] | None = None,
     return ordered
 
 
-def _select(checkpoints: list[Checkpoint], steps: list[int] | None) -> list[Checkpoint]:
+def _select(checkpoints: list[StepDir], steps: list[int] | None) -> list[StepDir]:
     if steps is None:
         return checkpoints
     have = {c.step: c for c in checkpoints}
@@ -132,7 +130,7 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _prepare(ckpt: Checkpoint, cfg: Config, settings: EvalSettings,
+def _prepare(ckpt: StepDir, cfg: Config, settings: EvalSettings,
              progress: bool) -> _RunContext:
     from auroragpt.tokenizer import Tokenizer
 
@@ -175,12 +173,12 @@ def _builtin_names(cfg: Config) -> list[str]:
     return [name for name, weight in cfg.data.builtin.items() if weight > 0]
 
 
-def evaluate_checkpoint(run_dir: Path, ckpt: Checkpoint, cfg: Config, context: _RunContext,
+def evaluate_checkpoint(run_dir: Path, ckpt: StepDir, cfg: Config, context: _RunContext,
                         settings: EvalSettings, tokens: int, device: torch.device | str = "cpu",
                         progress: bool = False) -> dict:
     """The row of one checkpoint (see the module docstring)."""
     start = time.perf_counter()
-    model = load_model(ckpt.path, device)
+    model = model_from_checkpoint(ckpt.path, device)
     tok = context.tokenizer
     row: dict = {
         "step": ckpt.step,

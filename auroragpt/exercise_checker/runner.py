@@ -9,8 +9,11 @@ costs one check. What the learner's code printed is kept for the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -101,15 +104,18 @@ def _run_worker(report: Report, start: int, timeout_s: float, seed: int) -> int 
                str(report.exercise.checks), str(report.file), "--seed", str(seed),
                "--start", str(start)]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as printed:
+        # NOTE: a session of its own, so that processes the learner's code spawns and leaves
+        # behind are killed with it (the whole process group), not orphaned.
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=printed,
-                                   stdin=subprocess.DEVNULL, text=True, encoding="utf-8")
+                                   stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
+                                   start_new_session=True)
         events: queue.Queue = queue.Queue()
         threading.Thread(target=_pump, args=(process.stdout, events), daemon=True).start()
         try:
             stage, restart = _follow(report, events, timeout_s)
         finally:
-            if process.poll() is None:
-                process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             code = process.wait()
             printed.seek(0)
             output = printed.read()

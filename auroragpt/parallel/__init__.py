@@ -4,8 +4,8 @@
   the `DeviceMesh` built from them (`dims.py`).
 - `parallelize(model, dims, cfg)`: every torch-native transformation in one fixed order
   (`parallelize.py`); one module per strategy: `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
-- `checkpoint.py`: sharded saves (torch distributed checkpoint, DeepSpeed ZeRO) that resume
-  at any world size, and the consolidated fp32 weights of any strategy.
+- Sharded checkpoints of these strategies (and consolidated weights) live in
+  `auroragpt.checkpoint` (`sharded.py`, `consolidate.py`), beside this package.
 - `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,
   gradients and optimizer state (`memory.py`).
 

@@ -8,18 +8,19 @@
 - `engine.py`: what a step needs from model + optimizer (`Engine`, `LocalEngine`); the
   parallel strategies' engines live in `parallel_engines.py`;
 - `optim.py`: AdamW parameter groups and the warm-up + cosine schedule `lr_at(step, cfg)`;
-- `checkpoint.py`: atomic, checksummed checkpoints with a `latest` pointer and fallback;
+- `lock.py`: one writer per run directory; `stopping.py`: SIGTERM, SIGINT and
+  `train.max_time` end a run with a checkpoint;
 - `metrics.py`, `plots.py`, `samples.py`, `rng.py`: the run's outputs and reproducibility.
+
+Checkpoints (layout, checksums, sharded state, safe loading) are `auroragpt.checkpoint`'s.
 """
 
-from auroragpt.train.checkpoint import CheckpointError, load_checkpoint, load_latest_valid
 from auroragpt.train.engine import Engine, LocalEngine, StepResult, next_token_loss
 from auroragpt.train.loop import RunSummary, Trainer, TrainingError
 from auroragpt.train.optim import build_optimizer, lr_at, param_groups
 from auroragpt.train.run import RunDirError, resolve_config, train
 
 __all__ = [
-    "CheckpointError",
     "Engine",
     "LocalEngine",
     "RunDirError",
@@ -28,8 +29,6 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "build_optimizer",
-    "load_checkpoint",
-    "load_latest_valid",
     "lr_at",
     "next_token_loss",
     "param_groups",

@@ -74,6 +74,9 @@ class Engine(ABC):
 
     dp_rank: int = 0  # this rank's index among data-parallel replicas
     dp_size: int = 1  # number of data-parallel replicas (the batch is split over these)
+    # True when save_sharded holds the whole resumable model and optimizer state, so a
+    # checkpoint needs no consolidated weights and a resume reads the shards alone.
+    sharded_state: bool = False
 
     @property
     @abstractmethod
@@ -102,13 +105,15 @@ class Engine(ABC):
     @abstractmethod
     def load_optimizer_state_dict(self, state: dict) -> None: ...
 
-    def save_sharded(self, directory: Path) -> None:
-        """Collective: write the strategy's own resumable state into a checkpoint directory.
+    def save_sharded(self, directory: Path) -> dict[str, str]:
+        """Collective: write the strategy's own resumable state into a checkpoint directory;
+        return {relative path: sha256} of the files this rank wrote.
 
-        A sharded strategy (FSDP, ZeRO) saves its shards here instead of a full optimizer
-        state; the single-process engine keeps everything in trainer_state.pt and writes nothing.
+        A sharded strategy (FSDP, ZeRO) saves its shards here instead of full weights and
+        optimizer state; the single-process engine keeps everything in model.safetensors and
+        trainer_state.pt and writes nothing here.
         """
-        return None
+        return {}
 
     def load_sharded(self, directory: Path) -> None:
         """Collective: restore what `save_sharded` wrote into `directory`."""

@@ -5,6 +5,8 @@ The `Trainer` owns the order of events and the bookkeeping; the arithmetic of a 
 the `Engine` it is given. Everything a step depends on (weights, optimizer moments, the step
 number that fixes the learning rate, the data position and every RNG) is in a checkpoint, so
 a resumed run continues exactly where the interrupted one stopped: on CPU, bit for bit.
+SIGTERM, SIGINT and `train.max_time` end the loop after a step with a checkpoint
+(`stopping.py`).
 """
 
 from __future__ import annotations
@@ -17,16 +19,21 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
+from torch.distributed.checkpoint.api import CheckpointException
 from tqdm.auto import tqdm
 
+from auroragpt.checkpoint import MODEL_FILE, STATE_FILE, Checkpoint, CheckpointError, layout
+from auroragpt.checkpoint.state import write_checkpoint_files
+from auroragpt.checkpoint.weights import check_state_dict
 from auroragpt.config import Config, count_parameters, flops_per_token
-from auroragpt.train import checkpoint as ckpt
 from auroragpt.train.engine import Engine, StepResult, resolve_dtype
 from auroragpt.train.metrics import JsonlLog, device_name, peak_tflops, throughput
 from auroragpt.train.optim import lr_at
 from auroragpt.train.plots import plot_run
 from auroragpt.train.rng import rng_state, set_rng_state
 from auroragpt.train.samples import format_samples, generate_samples, sample_prompts
+from auroragpt.train.stopping import StopRequests
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
@@ -50,6 +57,7 @@ class RunSummary:
     step_seconds: float  # time spent in training steps by this invocation
     wall_seconds: float  # time of this invocation's loop, with evaluation, samples, saving
     checkpoint: Path | None  # the last checkpoint written
+    stopped_by: str | None = None  # why the run stopped before its end step (None: it did not)
 
     @property
     def tokens_per_s(self) -> float:
@@ -61,8 +69,11 @@ class RunSummary:
                     f"{self.last_step} (raise train.max_steps to continue it)")
         val = f", validation {self.val_loss:.4f}" if self.val_loss is not None else ""
         loss = f"{self.loss:.4f}" if self.loss is not None else "n/a"
+        finished = (f"stopped by {self.stopped_by} after step {self.last_step}, with a "
+                    "checkpoint; continue with --resume" if self.stopped_by
+                    else f"finished step {self.last_step}")
         return "\n".join([
-            f"finished step {self.last_step} ({self.tokens_seen:,} tokens seen)",
+            f"{finished} ({self.tokens_seen:,} tokens seen)",
             f"  loss {loss}{val}",
             f"  {self.wall_seconds:.1f} s this session, {self.tokens_per_s:,.0f} tokens/s "
             "in training steps",
@@ -108,7 +119,8 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, engine: Engine, data, run_dir: Path, device: torch.device,
-                 world_size: int = 1, is_main: bool = True, progress: bool = True):
+                 world_size: int = 1, is_main: bool = True, progress: bool = True,
+                 started: float | None = None):
         self.cfg = cfg
         self.engine = engine
         self.data = data
@@ -120,6 +132,8 @@ class Trainer:
         self.step = 0  # optimizer steps completed
         self.consumed_samples = 0  # global samples consumed (the data position)
         self.last_checkpoint: Path | None = None
+        self.started = started if started is not None else time.monotonic()  # for max_time
+        self._rng_to_restore: dict | None = None  # applied just before the first step
         self._last_plot = time.perf_counter()  # plots are redrawn at most every PLOT_INTERVAL_S
         self.dtype = resolve_dtype(cfg.train.dtype, device)
         self.flops_per_token = flops_per_token(cfg.model)
@@ -139,45 +153,75 @@ class Trainer:
     # State
     # ------------------------------------------------------------------------------------------
 
-    def restore(self, checkpoint: ckpt.Checkpoint) -> None:
-        """Continue from a loaded checkpoint: weights, optimizer, step, data position, RNG."""
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from a loaded checkpoint: weights, optimizer, step, data position, RNG.
+
+        A sharded engine reads its own shards only; the others read model.safetensors and the
+        optimizer state in trainer_state.pt.
+        """
         state = checkpoint.trainer_state
-        if state.get("format") != TRAINER_STATE_FORMAT:
-            raise ckpt.CheckpointError(
-                f"{checkpoint.path / ckpt.STATE_FILE}: format {state.get('format')!r}, this "
-                f"version reads format {TRAINER_STATE_FORMAT}"
-            )
-        self.engine.load_model_state_dict(checkpoint.model_state)
-        self.engine.load_optimizer_state_dict(state["optimizer"])
-        self.engine.load_sharded(checkpoint.path)
+        if not isinstance(state, dict) or state.get("format") != TRAINER_STATE_FORMAT:
+            found = state.get("format") if isinstance(state, dict) else type(state).__name__
+            raise CheckpointError(
+                f"{checkpoint.path / STATE_FILE}: format {found!r}, this version reads format "
+                f"{TRAINER_STATE_FORMAT}")
+        if self.engine.sharded_state:
+            self.engine.load_sharded(checkpoint.path)
+        else:
+            check_state_dict(self.cfg.model, checkpoint.model_state,
+                             str(checkpoint.path / MODEL_FILE))
+            self.engine.load_model_state_dict(checkpoint.model_state)
+            self.engine.load_optimizer_state_dict(state["optimizer"])
         self.step = state["step"]
         self.consumed_samples = state["consumed_samples"]
-        set_rng_state(state["rng"], self.device)
+        # NOTE: not set here: whatever runs between now and the first step (building the data
+        # loader draws from torch's global generator) would move it away from the saved state.
+        self._rng_to_restore = state["rng"]
         self.last_checkpoint = checkpoint.path
 
     def save(self) -> Path:
-        """Collective: write checkpoint global_step{step}; rank 0 commits it."""
-        staging = ckpt.staging_dir(self.checkpoints_dir, self.step)
+        """Collective: write checkpoint global_step{step}; rank 0 commits it.
+
+        Each rank hashes the files it wrote; a failed write (a full disk) on any rank abandons
+        this checkpoint on all of them, leaving the previous one as `latest`.
+        """
+        root = self.checkpoints_dir
+        staging = layout.staging_dir(root, self.step)
         if self.is_main:
-            ckpt.begin_checkpoint(self.checkpoints_dir, self.step)
+            layout.begin_checkpoint(root, self.step)
         barrier()
-        model_state = self.engine.model_state_dict()
-        trainer_state = {
-            "format": TRAINER_STATE_FORMAT,
-            "step": self.step,
-            "consumed_samples": self.consumed_samples,
-            "optimizer": self.engine.optimizer_state_dict(),
-            "rng": rng_state(self.device),
-        }
-        self.engine.save_sharded(staging)
-        barrier()
-        path = self.checkpoints_dir / ckpt.step_dir_name(self.step)
+        checksums: dict[str, str] = {}
+        error = None
+        try:
+            checksums.update(self.engine.save_sharded(staging))
+            consolidated = not self.engine.sharded_state or self.cfg.train.save_consolidated
+            model_state = self.engine.model_state_dict() if consolidated else None
+            trainer_state = {
+                "format": TRAINER_STATE_FORMAT,
+                "step": self.step,
+                "consumed_samples": self.consumed_samples,
+                "optimizer": self.engine.optimizer_state_dict(),
+                "rng": rng_state(self.device),
+            }
+            if self.is_main:
+                tokenizer = getattr(self.data, "tokenizer", None)
+                checksums.update(write_checkpoint_files(
+                    staging, self.step, trainer_state, self.cfg, model_state,
+                    tokenizer.model_path if tokenizer is not None else None))
+        except _WRITE_ERRORS as err:
+            error = f"{staging}: writing the checkpoint of step {self.step} failed ({err})"
+        checksums, error = _gather_checksums(checksums, error)
+        path = root / layout.step_dir_name(self.step)
         if self.is_main:
-            tokenizer = getattr(self.data, "tokenizer", None)
-            ckpt.write_checkpoint_files(staging, self.step, model_state, trainer_state, self.cfg,
-                                        tokenizer.model_path if tokenizer is not None else None)
-            path = ckpt.commit_checkpoint(staging, self.cfg.train.keep_last)
+            if error is None:
+                path = layout.commit_checkpoint(staging, checksums, self.cfg.train.keep_last)
+            else:
+                layout.abandon_checkpoint(staging)
         barrier()
+        if error is not None:
+            kept = f"; {self.last_checkpoint.name} is still the latest checkpoint" \
+                if self.last_checkpoint else ""
+            raise CheckpointError(error.splitlines()[0] + kept)
         self.last_checkpoint = path
         return path
 
@@ -209,10 +253,15 @@ class Trainer:
         watchdog = Watchdog(t.watchdog_s if self.world_size > 1 else 0)
         window = _Window()
         step_seconds = 0.0
-        result = val_loss = None
+        result = val_loss = stopped_by = None
         start = time.perf_counter()
+        if self._rng_to_restore is not None:  # the last thing before the first step
+            set_rng_state(self._rng_to_restore, self.device)
+            self._rng_to_restore = None
+        stops = StopRequests(t.max_time, self.started)
         try:
             watchdog.start()
+            stops.__enter__()
             while self.step < end:
                 t0 = time.perf_counter()
                 micro_batches = next(batches, None)
@@ -221,6 +270,7 @@ class Trainer:
                         f"the training data ran out after {self.consumed_samples} samples "
                         f"(step {self.step}); it was prepared for train.max_steps={t.max_steps}"
                     )
+                self._check_token_ids(micro_batches)
                 result = self.engine.train_step([mb["tokens"] for mb in micro_batches],
                                                 lr_at(self.step, t))
                 seconds = time.perf_counter() - t0
@@ -234,10 +284,16 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{result.loss:.3f}",
                                 tok_s=f"{self.tokens_per_step / seconds:,.0f}", refresh=False)
+                stopped_by = stops.reason(seconds, self.device) if self.step < end else None
                 val_loss = self._after_step(result, window, logs, last=self.step == end,
-                                            val_loss=val_loss)
+                                            val_loss=val_loss, save=stopped_by is not None)
                 watchdog.beat(self.step)
+                if stopped_by is not None:
+                    if self.is_main:
+                        tqdm.write(f"stopping after step {self.step}: {stopped_by}")
+                    break
         finally:
+            stops.__exit__()
             watchdog.stop()
             bar.close()
             if logs is not None:
@@ -249,11 +305,33 @@ class Trainer:
                           session_tokens=(self.step - first_step) * self.tokens_per_step,
                           loss=result.loss if result else None, val_loss=val_loss,
                           step_seconds=step_seconds, wall_seconds=time.perf_counter() - start,
-                          checkpoint=self.last_checkpoint)
+                          checkpoint=self.last_checkpoint, stopped_by=stopped_by)
+
+    def _check_token_ids(self, micro_batches: list[dict]) -> None:
+        """Refuse token ids the embedding has no row for, naming the corpus and its files
+        (an index error deep inside the model would name neither)."""
+        vocab = self.cfg.model.vocab_size
+        for mb in micro_batches:
+            tokens = mb["tokens"]  # (mb, S + 1)
+            bad = (tokens >= vocab) | (tokens < 0)
+            if not bool(bad.any()):
+                continue
+            row = int(bad.any(dim=1).nonzero()[0])
+            token = int(tokens[row][bad[row]][0])
+            corpus_id = int(mb["corpus_id"][row]) if "corpus_id" in mb else None
+            names = list(getattr(self.data, "corpus_names", []))
+            corpus = names[corpus_id] if corpus_id is not None and corpus_id < len(names) else "?"
+            plan = getattr(self.data.train, "plan", None)
+            files = [f.prefix for f in getattr(plan, "files", []) if f.corpus_id == corpus_id]
+            raise TrainingError(
+                f"token id {token} outside the vocabulary (model.vocab_size={vocab}) in corpus "
+                f"{corpus!r}, file {' or '.join(f + '.bin' for f in files) or '?'}: it was "
+                "tokenized with another tokenizer, or model.vocab_size is too small")
 
     def _after_step(self, result: StepResult, window: _Window, logs: _Logs | None, last: bool,
-                    val_loss: float | None) -> float | None:
-        """Validation, the metrics line, samples and the checkpoint due after this step.
+                    val_loss: float | None, save: bool = False) -> float | None:
+        """Validation, the metrics line, samples and the checkpoint due after this step
+        (`save`: a checkpoint now, whatever the schedule).
 
         Returns the latest validation loss (`val_loss` if none was computed now).
         """
@@ -277,7 +355,7 @@ class Trainer:
             )
         if self.prompts and t.sample_every > 0 and (self.step % t.sample_every == 0 or last):
             self._write_samples(logs.samples if logs is not None else None)
-        if (t.save_every > 0 and self.step % t.save_every == 0) or last:
+        if (t.save_every > 0 and self.step % t.save_every == 0) or last or save:
             self.save()
             if self.is_main and time.perf_counter() - self._last_plot > PLOT_INTERVAL_S:
                 plot_run(self.run_dir)
@@ -341,6 +419,23 @@ class Trainer:
             f"  device: {device_name(self.device)} x {self.world_size}, {self.dtype}, "
             f"peak {peak}",
         ])
+
+
+# What a full or read-only disk raises from our writers, safetensors' and DCP's.
+_WRITE_ERRORS = (OSError, SafetensorError, CheckpointException)
+
+
+def _gather_checksums(checksums: dict[str, str], error: str | None
+                      ) -> tuple[dict[str, str], str | None]:
+    """Collective when distributed: every rank's checksums merged, and the first error."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return checksums, error
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, (checksums, error))
+    merged: dict[str, str] = {}
+    for rank_sums, _ in gathered:
+        merged.update(rank_sums)
+    return merged, next((e for _, e in gathered if e is not None), None)
 
 
 def barrier() -> None:

@@ -20,8 +20,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from auroragpt.checkpoint import consolidate, sharded
 from auroragpt.config import Config
-from auroragpt.parallel import ParallelDims, checkpoint, parallelize, resolve_strategy, zero
+from auroragpt.parallel import ParallelDims, parallelize, resolve_strategy, zero
 from auroragpt.train.engine import (
     Engine,
     LocalEngine,
@@ -48,8 +49,10 @@ class DataParallelEngine(LocalEngine):
 
 
 class ShardedOptimizerState:
-    """Mixin: the optimizer state lives in the sharded checkpoint (`save_sharded`), so
+    """Mixin: model and optimizer state live in the sharded checkpoint (`save_sharded`), so
     trainer_state.pt carries none of it."""
+
+    sharded_state = True
 
     def optimizer_state_dict(self) -> dict:
         return {}
@@ -89,16 +92,16 @@ class FSDPEngine(ShardedOptimizerState, DataParallelEngine):
         super().__init__(model, cfg.train, device)  # builds AdamW over the shards
 
     def model_state_dict(self) -> dict[str, torch.Tensor]:
-        return checkpoint.torch_full_state_dict(self.module) or {}
+        return consolidate.torch_full_state_dict(self.module) or {}
 
     def load_model_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        checkpoint.load_torch_full_state_dict(self.module, state)
+        consolidate.load_torch_full_state_dict(self.module, state)
 
-    def save_sharded(self, directory: Path) -> None:
-        checkpoint.save_torch_state(self.module, self.optimizer, directory)
+    def save_sharded(self, directory: Path) -> dict[str, str]:
+        return sharded.save_torch_state(self.module, self.optimizer, directory)
 
     def load_sharded(self, directory: Path) -> None:
-        checkpoint.load_torch_state(self.module, self.optimizer, directory)
+        sharded.load_torch_state(self.module, self.optimizer, directory)
 
 
 class DeepSpeedEngine(ShardedOptimizerState, Engine):
@@ -153,16 +156,16 @@ class DeepSpeedEngine(ShardedOptimizerState, Engine):
         return mean_over_ranks(self._loss(tokens)).item()
 
     def model_state_dict(self) -> dict[str, torch.Tensor]:
-        return checkpoint.deepspeed_full_state_dict(self.ds) or {}
+        return consolidate.deepspeed_full_state_dict(self.ds) or {}
 
     def load_model_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        checkpoint.load_deepspeed_full_state_dict(self.ds, state)
+        consolidate.load_deepspeed_full_state_dict(self.ds, state)
 
-    def save_sharded(self, directory: Path) -> None:
-        checkpoint.save_deepspeed_state(self.ds, directory)
+    def save_sharded(self, directory: Path) -> dict[str, str]:
+        return sharded.save_deepspeed_state(self.ds, directory)
 
     def load_sharded(self, directory: Path) -> None:
-        checkpoint.load_deepspeed_state(self.ds, directory)
+        sharded.load_deepspeed_state(self.ds, directory)
 
 
 def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -> Engine:

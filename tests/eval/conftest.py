@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from auroragpt.checkpoint.layout import write_checksums
 from auroragpt.config import get_preset, save_config
 
 
@@ -58,6 +59,7 @@ def make_run(tmp_path, sp_model_path, randomise):
             save_file(state, ckpt / "model.safetensors")
             save_config(cfg, ckpt / "config.yaml")
             (ckpt / "tokenizer.model").write_bytes(tokenizer_bytes)
+            write_checksums(ckpt)
             metrics.append({"step": step, "loss": 1.0, "tokens_seen": step * 1000})
         (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
         if steps:

@@ -8,27 +8,24 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from auroragpt.checkpoint import CheckpointError, list_checkpoints, resolve_checkpoint
+from auroragpt.checkpoint.layout import write_checksums
 from auroragpt.config import get_preset
-from auroragpt.eval.checkpoint import (
-    CheckpointError,
-    list_checkpoints,
-    load_checkpoint,
-    logged_tokens_seen,
-    resolve_checkpoint,
-    tokens_seen,
-)
+from auroragpt.eval import load_model
+from auroragpt.eval.loading import logged_tokens_seen, tokens_seen
 
 
-def test_discovery_skips_staging_and_incomplete_directories(make_run):
+def test_discovery_skips_staging_and_loading_refuses_incomplete_directories(make_run):
     run = make_run(steps=(5, 10, 20))
     ckpts = run / "checkpoints"
     (ckpts / ".global_step30.tmp").mkdir()  # the trainer's staging directory
-    (ckpts / "global_step40").mkdir()  # no weights, no config
-    (ckpts / "global_step20" / "trainer_state.pt").write_bytes(b"")  # state but no checksums
-    assert [c.step for c in list_checkpoints(run)] == [5, 10]
+    (ckpts / "global_step20" / "trainer_state.pt").write_bytes(b"")  # a file not checksummed
+    assert [c.step for c in list_checkpoints(run)] == [5, 10, 20]
     assert resolve_checkpoint(run, 5) == ckpts / "global_step5"
-    with pytest.raises(CheckpointError, match=r"no checkpoint for step 7 \(have 5, 10\)"):
+    with pytest.raises(CheckpointError, match=r"no checkpoint for step 7 \(have 5, 10, 20\)"):
         resolve_checkpoint(run, 7)
+    with pytest.raises(CheckpointError, match=r"trainer_state.pt: not listed in checksums.json"):
+        load_model(run, 20)
 
 
 def test_latest_pointer_wins_and_checkpoint_dirs_load_directly(make_run):
@@ -37,7 +34,7 @@ def test_latest_pointer_wins_and_checkpoint_dirs_load_directly(make_run):
     assert resolve_checkpoint(run) == run / "checkpoints" / "global_step5"
     (run / "checkpoints" / "latest").unlink()
     assert resolve_checkpoint(run) == run / "checkpoints" / "global_step10"
-    model, tokenizer = load_checkpoint(run / "checkpoints" / "global_step5")
+    model, tokenizer = load_model(run / "checkpoints" / "global_step5")
     expected = load_file(run / "checkpoints" / "global_step5" / "model.safetensors")
     assert torch.equal(model.layers["1"].feed_forward.w2.weight,
                        expected["layers.1.feed_forward.w2.weight"])
@@ -64,5 +61,6 @@ def test_weights_that_do_not_fit_are_refused_by_name(make_run, damage, message):
     state = load_file(path)
     damage(state)
     save_file(state, path)
+    write_checksums(path.parent)  # intact, only of another shape
     with pytest.raises(CheckpointError, match=message):
-        load_checkpoint(run, 5)
+        load_model(run, 5)

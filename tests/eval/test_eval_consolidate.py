@@ -12,9 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from auroragpt.checkpoint import list_checkpoints, read_model_weights
+from auroragpt.checkpoint.consolidate import find_sharded
+from auroragpt.checkpoint.layout import write_checksums
 from auroragpt.config import get_preset, save_config
-from auroragpt.eval.checkpoint import list_checkpoints, read_state_dict
-from auroragpt.eval.consolidate import find_sharded
 
 WORKER = Path(__file__).with_name("sharded_worker.py")
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -38,10 +39,11 @@ def _write_sharded(tmp_path: Path, fmt: str, sp_model_path: Path) -> Path:
 def _check(ckpt: Path, kind: str) -> None:
     reference = load_file(ckpt / "reference.safetensors")
     (ckpt / "reference.safetensors").unlink()  # not part of the checkpoint
+    write_checksums(ckpt)
     assert not (ckpt / "model.safetensors").exists()
     assert find_sharded(ckpt)[0] == kind
     assert [c.step for c in list_checkpoints(ckpt.parent.parent)] == [1]
-    state = read_state_dict(ckpt)
+    state = read_model_weights(ckpt)[1]
     assert state.keys() == reference.keys()
     for name, tensor in reference.items():
         assert state[name].dtype == torch.float32
@@ -65,4 +67,4 @@ def test_deepspeed_zero_consolidates_and_exports(tmp_path, sp_model_path, stage)
     transformers = pytest.importorskip("transformers")
     out = export_hf(ckpt, tmp_path / "hf")
     hf = transformers.LlamaForCausalLM.from_pretrained(out, dtype=torch.float32)
-    assert torch.equal(hf.model.embed_tokens.weight, read_state_dict(ckpt)["tok_embeddings.weight"])
+    assert torch.equal(hf.model.embed_tokens.weight, read_model_weights(ckpt)[1]["tok_embeddings.weight"])

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from auroragpt.cli import main
-from auroragpt.eval import load_checkpoint
+from auroragpt.eval import load_model
 from auroragpt.generation import generate_tokens
 
 AURORAGPT = Path(sys.executable).with_name("auroragpt")
@@ -60,7 +60,7 @@ def test_trained_checkpoint_runs_in_transformers(trained_run, tmp_path, monkeypa
     assert main(["export-hf", str(ckpt), str(tmp_path / "hf")]) == 0
     hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path / "hf", dtype=torch.float32)
     hf_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
-    ours, tokenizer = load_checkpoint(trained_run, 2)
+    ours, tokenizer = load_model(trained_run, 2)
     prompt = "Compute 3 + 4. The answer is"
     ids = [tokenizer.eos_id] + hf_tok(prompt)["input_ids"]
     assert ids[1:] == tokenizer.encode(prompt)

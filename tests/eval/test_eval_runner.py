@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from auroragpt.eval.checkpoint import CheckpointError
+from auroragpt.checkpoint import CheckpointError
 from auroragpt.eval.runner import EvalSettings, evaluate
 
 pytest.importorskip("auroragpt.corpora")

@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from auroragpt.eval.checkpoint import load_checkpoint, read_state_dict
+from auroragpt.checkpoint import read_model_weights
+from auroragpt.eval import load_model
 from auroragpt.eval.export import export_hf, import_hf
 from auroragpt.eval.hf import ConversionError
 from auroragpt.generation import generate_tokens
@@ -39,7 +40,7 @@ def offline(monkeypatch):
 def test_exported_model_logits_and_greedy_match_transformers(make_run, tmp_path, tie):
     run = make_run(steps=(7,), tie=tie)
     out = export_hf(run / "checkpoints" / "global_step7", tmp_path / "hf")
-    ours, tokenizer = load_checkpoint(run, 7)
+    ours, tokenizer = load_model(run, 7)
     hf = transformers.LlamaForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
 
     tokens = torch.tensor([tokenizer.encode(TEXTS[0] + TEXTS[1] + TEXTS[4])[:48]])
@@ -60,7 +61,7 @@ def test_exported_model_logits_and_greedy_match_transformers(make_run, tmp_path,
 def test_auto_tokenizer_encodes_and_decodes_like_ours(make_run, tmp_path):
     run = make_run(steps=(1,))
     out = export_hf(run / "checkpoints" / "global_step1", tmp_path / "hf")
-    _, ours = load_checkpoint(run, 1)
+    _, ours = load_model(run, 1)
     theirs = transformers.AutoTokenizer.from_pretrained(out)
     for text in TEXTS:
         expected = ours.encode(text)
@@ -78,7 +79,7 @@ def test_import_of_export_is_identity(make_run, tmp_path, tie):
     ckpt = run / "checkpoints" / "global_step3"
     back = import_hf(export_hf(ckpt, tmp_path / "hf"), tmp_path / "ours")
 
-    original, restored = read_state_dict(ckpt), read_state_dict(back)
+    original, restored = read_model_weights(ckpt)[1], read_model_weights(back)[1]
     if tie:  # the trainer stores both names of the shared tensor, the import stores one
         original.pop("output.weight")
         restored.pop("output.weight", None)
@@ -87,8 +88,8 @@ def test_import_of_export_is_identity(make_run, tmp_path, tie):
         assert torch.equal(original[name], restored[name]), name
     assert (back / "tokenizer.model").read_bytes() == (ckpt / "tokenizer.model").read_bytes()
 
-    model_a, _ = load_checkpoint(ckpt)
-    model_b, _ = load_checkpoint(back)
+    model_a, _ = load_model(ckpt)
+    model_b, _ = load_model(back)
     arch = lambda c: (c.dim, c.n_layers, c.n_heads, c.kv_heads, c.vocab_size,  # noqa: E731
                       c.ffn_hidden_dim, c.norm_eps, c.rope_theta, c.max_seq_len, c.tie_embeddings)
     assert arch(model_a.config) == arch(model_b.config)

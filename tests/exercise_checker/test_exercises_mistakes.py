@@ -64,3 +64,39 @@ def test_typical_mistakes_are_caught_and_named(number, tmp_path, capsys):
     assert "Traceback" not in output and "TODO" not in output
     for fragment in fragments:
         assert fragment in output, f"{fragment!r} not in:\n{output}"
+
+
+def test_processes_the_learners_code_leaves_behind_are_killed(tmp_path):
+    """A learner's file that starts a long-lived child (a stray DataLoader worker, a server)
+    must not leave it running once the checks are done."""
+    import os
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    learner = tmp_path / "spawns.py"
+    learner.write_text(
+        (ROOT / "00-devices" / "starter.py").read_text()
+        + "\nimport subprocess, sys\n"
+        + "_child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        + f"open({str(pid_file)!r}, 'w').write(str(_child.pid))\n")
+    from auroragpt.exercises.runner import run_checks
+
+    run_checks(find_exercise("00", ROOT), learner)
+    pid = int(pid_file.read_text())
+    deadline = time.time() + 10
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break  # gone (reaped by init once its parent, the check process, was killed)
+        if _is_zombie(pid):
+            break
+        assert time.time() < deadline, f"process {pid} spawned by the learner's code survived"
+        time.sleep(0.1)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except (FileNotFoundError, IndexError):
+        return False

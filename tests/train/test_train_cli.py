@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from auroragpt.checkpoint import load_checkpoint
 from auroragpt.cli import main
 from auroragpt.config import load_config
 from auroragpt.generation import generate_tokens
 from auroragpt.model import build_model
 from auroragpt.tokenizer import Tokenizer
-from auroragpt.train.checkpoint import load_checkpoint
 
 
 @pytest.mark.parametrize("override,message", [

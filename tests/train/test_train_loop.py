@@ -117,9 +117,10 @@ def test_resume_skips_a_corrupt_checkpoint(tmp_path, make_config, debug_data, ca
 
 def test_run_directory_rules(tmp_path, make_config, debug_data):
     cfg = make_config("train.max_steps=2")
-    with pytest.raises(RunDirError, match="no checkpoints to resume from"):
-        (tmp_path / "empty").mkdir()
-        train(cfg, tmp_path / "empty", resume=True, progress=False, data=debug_data)
+    (tmp_path / "empty").mkdir()  # --resume without a checkpoint: the first run of a job script
+    assert train(cfg, tmp_path / "empty", resume=True, progress=False,
+                 data=debug_data).first_step == 0
+    assert (tmp_path / "empty" / "checkpoints" / "global_step2").is_dir()
     train(cfg, tmp_path / "run", progress=False, data=debug_data)
     with pytest.raises(RunDirError, match="already holds a run: pass --resume"):
         train(cfg, tmp_path / "run", progress=False, data=debug_data)

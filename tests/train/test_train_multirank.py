@@ -12,6 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from auroragpt.checkpoint import read_model_weights
+
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
@@ -43,7 +45,10 @@ def test_two_ranks_match_one_process(tmp_path, data_cache, single_process, strat
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
         assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
     one = load_file(one_dir / "checkpoints" / "global_step4" / "model.safetensors")
-    two = load_file(tmp_path / "two" / "checkpoints" / "global_step4" / "model.safetensors")
+    # fsdp checkpoints hold shards only: consolidated here, as eval and export-hf do
+    _, two = read_model_weights(tmp_path / "two" / "checkpoints" / "global_step4")
+    assert (strategy == "fsdp") != (tmp_path / "two" / "checkpoints" / "global_step4"
+                                    / "model.safetensors").is_file()
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)

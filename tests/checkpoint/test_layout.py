@@ -8,8 +8,9 @@ import json
 import pytest
 import torch
 
+from auroragpt import checkpoint as ckpt
+from auroragpt.checkpoint.layout import begin_checkpoint
 from auroragpt.config import get_preset
-from auroragpt.train import checkpoint as ckpt
 
 
 def model_state(seed: int) -> dict[str, torch.Tensor]:
@@ -93,9 +94,9 @@ def test_no_valid_checkpoint_lists_every_reason(saved):
 
 def test_unfinished_save_is_invisible(saved):
     """A crash mid-save leaves only a hidden staging directory: nothing lists or loads it."""
-    staging = ckpt.begin_checkpoint(saved, 4)
+    staging = begin_checkpoint(saved, 4)
     torch.save({"partial": True}, staging / "trainer_state.pt")
-    assert [p.name for p in ckpt.list_checkpoints(saved)] == [
+    assert [c.path.name for c in ckpt.list_checkpoints(saved)] == [
         "global_step1", "global_step2", "global_step3"]
     assert ckpt.load_latest_valid(saved).step == 3
 
@@ -105,7 +106,7 @@ def test_keep_last_prunes_oldest(tmp_path):
     for step in range(1, 6):
         ckpt.save_checkpoint(tmp_path, step, model_state(step), trainer_state(step), cfg,
                              keep_last=2)
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["global_step4", "global_step5"]
+    assert [c.path.name for c in ckpt.list_checkpoints(tmp_path)] == ["global_step4", "global_step5"]
     assert ckpt.read_latest(tmp_path).name == "global_step5"
 
 
@@ -117,9 +118,9 @@ def test_state_is_loaded_without_unpickling_objects(tmp_path):
         ckpt.load_checkpoint(tmp_path / "global_step1")
 
 
-def test_resolve_checkpoint_dir(saved):
+def test_resolve_checkpoint(saved):
     run_dir = saved.parent
-    assert ckpt.resolve_checkpoint_dir(run_dir).name == "global_step3"
-    assert ckpt.resolve_checkpoint_dir(saved / "global_step1").name == "global_step1"
-    with pytest.raises(ckpt.CheckpointError, match="no checkpoint found"):
-        ckpt.resolve_checkpoint_dir(run_dir / "nowhere")
+    assert ckpt.resolve_checkpoint(run_dir).name == "global_step3"
+    assert ckpt.resolve_checkpoint(saved / "global_step1").name == "global_step1"
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        ckpt.resolve_checkpoint(run_dir / "nowhere")
