@@ -79,7 +79,7 @@ def test_processes_the_learners_code_leaves_behind_are_killed(tmp_path):
         + "\nimport subprocess, sys\n"
         + "_child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
         + f"open({str(pid_file)!r}, 'w').write(str(_child.pid))\n")
-    from auroragpt.exercises.runner import run_checks
+    from auroragpt.exercise_checker.runner import run_checks
 
     run_checks(find_exercise("00", ROOT), learner)
     pid = int(pid_file.read_text())
