@@ -14,6 +14,7 @@ Every tracker receives the same records, under the same names, as `metrics.jsonl
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import netrc
 import os
@@ -91,6 +92,10 @@ class MetricsLog:
                  name: str = "run", config: dict | None = None):
         """`targets` as `TrainConfig.log_targets()` gives them; `config` is sent to W&B."""
         path = Path(path)
+        for target, module in (("tensorboard", "tensorboard"), ("wandb", "wandb")):
+            if target in targets and importlib.util.find_spec(module) is None:
+                raise ImportError(f"train.log_to={target} needs the {module} package: "
+                                  "pip install -e '.[tracking]'")
         self.sinks = [JsonlLog(path, resume_step)]
         if "tensorboard" in targets:
             self.sinks.append(TensorBoardLog(path.parent / "tensorboard", resume_step))
