@@ -139,3 +139,23 @@ def test_corpus_drawn_beyond_its_samples_is_named(corpus_files):
     with pytest.raises(DataError, match=rf"draws {drawn} samples from corpus 'c1', which "
                                         rf"holds {3 * sum(f.corpus_id == 1 for f in plan.files)}"):
         blend_assignment(plan)
+
+
+def test_thousands_of_files_at_a_small_validation_size(corpus_files):
+    """The reported case: a 2419-line list (Dolma-like skewed weights, grouped into corpora)
+    and a 20,000-sample validation split. The blend rounds up by about a thousand samples;
+    corpora of few heavy files are asked for more than they were built for, and still get
+    them, with corpus counts equal to megatron-core's greedy on the corpus weights."""
+    from auroragpt.data.blended import blend_assignment, plan_blend
+
+    rng = np.random.default_rng(0)
+    weights = rng.pareto(1.2, 2419) + 1e-3
+    corpora = [f"c{min(i // 40, 9)}" if w < 5 else "heavy" for i, w in enumerate(weights)]
+    prefixes = [corpus_files[i % len(corpus_files)] for i in range(2419)]
+    plan = plan_blend(parse_file_list(_list_text(prefixes, weights.tolist(), corpora), "list"),
+                      16, 20_000, 1, split="0,100,0", split_name="valid")
+    assert plan.size > 20_000 + 900
+    blend = blend_assignment(plan)
+    assert any(f.pooled > f.built for f in plan.files)
+    expected = np.bincount(megatron_blend(np.array(plan.corpus_weights), plan.size)[0])
+    np.testing.assert_array_equal(blend["counts"], expected)
