@@ -2,13 +2,20 @@
 PY := .venv/bin/python
 RUN_DIR ?= runs/tiny
 
-.PHONY: demo test setup setup-dev slides lint
+.PHONY: demo test setup setup-dev course slides lint
 
 setup:
 	bash scripts/setup.sh
 
 setup-dev:
 	bash scripts/setup.sh dev
+
+# The learner set-up: notebook and Hugging Face extras (Jupyter, ipywidgets, ipykernel,
+# transformers) and the `auroragpt` Jupyter kernel in the user's Jupyter data dir.
+# KERNEL_ARGS passes options on, e.g. KERNEL_ARGS="--module conda" on ALCF JupyterHub.
+course:
+	bash scripts/setup.sh hf,notebooks
+	.venv/bin/python scripts/jupyter_kernel.py $(KERNEL_ARGS)
 
 # Train the tiny preset on the built-in corpora, evaluate its checkpoints, list the plots.
 # Run again, it resumes the same run (a finished run has nothing left to train).

@@ -169,6 +169,14 @@ class TrainConfig:
     sample_tokens: int = 64  # new tokens generated per sample prompt
     watchdog_s: float = 900.0  # multi-rank runs: a rank whose step stalls this long dumps its stacks and exits (0 = off)
     cpu_threads: int = 0  # torch threads on a CPU device (0 = measure all cores against one, keep the faster)
+    log_to: str = "jsonl"  # metrics also to: tensorboard, wandb (comma-separated; metrics.jsonl always)
+
+    LOG_TARGETS: typing.ClassVar[tuple[str, ...]] = ("jsonl", "tensorboard", "wandb")
+
+    def log_targets(self) -> list[str]:
+        """`log_to` as a list, "jsonl" first and always, each target once."""
+        names = [name.strip() for name in self.log_to.split(",") if name.strip()]
+        return ["jsonl"] + [name for name in dict.fromkeys(names) if name != "jsonl"]
 
     def validate(self) -> None:
         _positive(self, "train", "max_steps", "global_batch_size", "micro_batch_size", "lr",
@@ -190,6 +198,10 @@ class TrainConfig:
             raise ConfigError(f"train.min_lr={self.min_lr} must lie in [0, train.lr={self.lr}]")
         if self.dtype not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"train.dtype={self.dtype!r}: expected one of auto, fp32, bf16")
+        unknown = [name for name in self.log_targets() if name not in self.LOG_TARGETS]
+        if unknown:
+            raise ConfigError(f"train.log_to={self.log_to!r}: unknown {', '.join(unknown)}; "
+                              f"expected a comma-separated list of {', '.join(self.LOG_TARGETS)}")
         for name in ("warmup_steps", "eval_every", "sample_every", "save_every", "keep_last",
                      "weight_decay", "grad_clip", "eval_batches", "watchdog_s", "cpu_threads",
                      "max_time"):

@@ -10,6 +10,13 @@ The blend is a two-level hierarchy, as in ALCF's Megatron-DeepSpeed:
 3. Corpora are blended with megatron-core's greedy `build_blending_indices` on the corpus
    weights (the sums of their files' weights) for sum_i ceil(N * w_i) samples.
 
+The greedy can ask a corpus for more than its files' targets: the blend holds sum_i
+ceil(N * w_i) samples, several percent over N when thousands of files each round up, and a
+corpus of few large files gets its weight's share of that excess. megatron-core allows a
+file every sample of the epochs its indices span, not only the ones it was built for, so a
+corpus short of the greedy's demand pools more of those samples (in weight proportion), and
+a blend is refused only where megatron-core's would run out too.
+
 When every file is its own corpus this is megatron-core's flat `BlendedDataset`, sample for
 sample. The greedy runs over a handful of corpora instead of thousands of files, and the
 per-file work is cut into chunks that every rank and builder thread shares (see `cache`).
@@ -18,6 +25,7 @@ per-file work is cut into chunks that every rank and builder thread shares (see 
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
@@ -51,7 +59,7 @@ from auroragpt.data.gpt import (
 from auroragpt.data.indexed import IndexedDataset, IndexHeader, bin_path
 from auroragpt.data.kernels import MegatronRandom, greedy_blend_slots
 
-FORMAT_VERSION = 4  # bump when the cached arrays change meaning
+FORMAT_VERSION = 5  # bump when the cached arrays change meaning
 _CHUNK_WORK = 4_000_000  # document-index + sample entries per chunk file
 _CHUNK_FILES = 256
 
@@ -67,6 +75,8 @@ class FilePlan:
     target: int  # samples this file contributes to the blend
     built: int  # samples its indices are built for (target + surplus)
     epochs: int
+    capacity: int  # samples its `epochs` epochs hold (>= built): what megatron-core allows
+    pooled: int = 0  # samples it offers its corpus: built, or more if the corpus is short
 
 
 @dataclass
@@ -160,17 +170,38 @@ def _make_plan(file_list: DataFileList, seq_length: int, num_samples: int, seed:
                             f"indexes {indexed}; the pair is mismatched or truncated")
         built = buffered_samples(target)
         try:
-            epochs = plan_epochs(tokens, seq_length, built).num_epochs
+            epochs = plan_epochs(tokens, seq_length, built)
         except DataError as err:
             raise DataError(f"{where}: {split_name} split: {err}") from None
         files.append(FilePlan(entry.prefix, corpora.index(entry.corpus), weight, count,
-                              documents, tokens, target, built, epochs))
+                              documents, tokens, target, built, epochs.num_epochs,
+                              epochs.num_samples))
     corpus_weights = [0.0] * len(corpora)
     for plan in files:
         corpus_weights[plan.corpus_id] += plan.weight
-    return BlendPlan(file_list.source, seq_length, num_samples, seed, split, split_name,
+    plan = BlendPlan(file_list.source, seq_length, num_samples, seed, split, split_name,
                      corpora, files, normalize(corpus_weights).tolist(),
                      sum(f.target for f in files))
+    _pool_files(plan)
+    return plan
+
+
+def _pool_files(plan: BlendPlan) -> None:
+    """Set each file's `pooled`: its built samples, or, in a corpus whose built samples fall
+    short of what the greedy can draw from it, its weight's share of that demand (at most
+    its capacity)."""
+    built = np.bincount([f.corpus_id for f in plan.files], [f.built for f in plan.files],
+                        minlength=len(plan.corpora))
+    file_weight = np.bincount([f.corpus_id for f in plan.files], [f.weight for f in plan.files],
+                              minlength=len(plan.corpora))
+    # NOTE: the greedy keeps every count within one of its exact share; two more is slack.
+    demand = [math.ceil(plan.size * w) + 2 for w in plan.corpus_weights]
+    for f in plan.files:
+        c = f.corpus_id
+        f.pooled = f.built
+        if demand[c] > built[c]:
+            share = math.ceil(demand[c] * f.weight / file_weight[c]) + 1
+            f.pooled = min(f.capacity, max(f.built, share))
 
 
 def _assign_chunks(plan: BlendPlan, identities: list) -> None:
@@ -216,7 +247,7 @@ def _build_chunk(plan: BlendPlan, chunk: int, path: Path) -> None:
 
 
 class PoolLayout:
-    """Every built sample of every file numbered in one "pool" space, corpus by corpus.
+    """Every pooled sample of every file numbered in one "pool" space, corpus by corpus.
 
     A blend sample is stored as its pool slot; `locate` turns slots back into (file, sample
     in file) with a binary search over the files, which is cheaper than storing both.
@@ -225,17 +256,17 @@ class PoolLayout:
     def __init__(self, plan: BlendPlan):
         self.order = np.array(sorted(range(len(plan.files)), key=lambda i: plan.files[i].corpus_id),
                               np.int32)
-        self.built = np.array([plan.files[i].built for i in self.order], np.int64)
-        self.file_end = np.cumsum(self.built)
+        self.pooled = np.array([plan.files[i].pooled for i in self.order], np.int64)
+        self.file_end = np.cumsum(self.pooled)
         self.corpus_of = np.array([plan.files[i].corpus_id for i in self.order])
-        self.corpus_size = np.bincount(self.corpus_of, weights=self.built,
+        self.corpus_size = np.bincount(self.corpus_of, weights=self.pooled,
                                        minlength=len(plan.corpora)).astype(np.int64)
         self.corpus_start = np.concatenate([[0], np.cumsum(self.corpus_size)[:-1]]).astype(np.int64)
 
     def locate(self, slots: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
         """(file id, sample number in that file) of pool slots."""
         index = np.searchsorted(self.file_end, slots, side="right")
-        return self.order[index], slots - (self.file_end[index] - self.built[index])
+        return self.order[index], slots - (self.file_end[index] - self.pooled[index])
 
 
 def blend_assignment(plan: BlendPlan, allocate: Callable[[cache.ArraySpecs], dict[str, np.ndarray]]

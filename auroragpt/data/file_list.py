@@ -6,15 +6,21 @@
 
 The weight is the file's share of the blend (any positive scale; the list is normalised).
 The corpus groups files: corpora are blended by the sum of their files' weights. A line with
-only `weight prefix` makes the file its own corpus, which gives exactly megatron-core's flat
-blend of `--data-path w1 p1 w2 p2 ...`. Relative prefixes are resolved against the directory
-of the list file, so a list and its data can move together.
+only `weight prefix` makes the line its own corpus, which gives exactly megatron-core's flat
+blend of `--data-path w1 p1 w2 p2 ...`, a prefix listed twice included (two datasets, as
+megatron-core builds them). Relative prefixes are resolved against the directory of the list
+file, so a list and its data can move together.
+
+A `#` starts a comment at the start of a line or after whitespace; inside a path it is part
+of the path. A prefix may carry the `.bin` (or `.idx`) suffix, as lists made with
+`ls *.bin` do and ALCF's scripts accept: it names the same pair.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,11 +48,23 @@ class DataFileList:
         return list(dict.fromkeys(entry.corpus for entry in self.entries))
 
 
+_COMMENT = re.compile(r"(^|\s)#.*")
+_SUFFIXES = (".bin", ".idx")
+
+
+def _prefix(path: str) -> str:
+    """The pair's prefix: `path` itself, or `path` less a `.bin`/`.idx` suffix unless
+    `path` itself names a pair (`x.bin.bin`)."""
+    if path.endswith(_SUFFIXES) and not os.path.isfile(f"{path}.idx"):
+        return path[:-4]
+    return path
+
+
 def parse_file_list(text: str, source: str, base_dir: str | Path = ".",
                     check_files: bool = True) -> DataFileList:
-    entries = []
+    entries, corpora = [], set()
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
+        line = _COMMENT.sub("", raw).strip()
         if not line:
             continue
         fields = line.split()
@@ -65,16 +83,23 @@ def parse_file_list(text: str, source: str, base_dir: str | Path = ".",
                 f"{source}:{number}: weight {fields[0]} must be a positive number; "
                 "comment the line out to drop a file"
             )
-        prefix = os.path.abspath(os.path.join(base_dir, os.path.expanduser(fields[1])))
+        prefix = _prefix(os.path.abspath(os.path.join(base_dir, os.path.expanduser(fields[1]))))
         if check_files:
             missing = [p for p in (f"{prefix}.bin", f"{prefix}.idx") if not os.path.isfile(p)]
             if missing:
                 raise DataError(f"{source}:{number}: prefix {fields[1]!r}: missing {', '.join(missing)}")
-        corpus = fields[2] if len(fields) == 3 else prefix
+        corpus = fields[2] if len(fields) == 3 else _own_corpus(prefix, number, corpora)
+        corpora.add(corpus)
         entries.append(FileEntry(weight, prefix, corpus, number))
     if not entries:
         raise DataError(f"{source}: no files listed")
     return DataFileList(entries, source)
+
+
+def _own_corpus(prefix: str, line: int, corpora: set[str]) -> str:
+    """The corpus name of a two-column line: its prefix, or, if a corpus of that name exists
+    already, the prefix and line, so a repeated prefix stays a dataset of its own."""
+    return f"{prefix}@{line}" if prefix in corpora else prefix
 
 
 def read_file_list(path: str | Path, check_files: bool = True) -> DataFileList:

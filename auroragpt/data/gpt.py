@@ -98,7 +98,9 @@ def plan_epochs(tokens_per_epoch: int, seq_length: int, num_samples: int | None)
 
     The blend needs only these numbers, so it can be planned before any index is built.
     """
-    if tokens_per_epoch <= seq_length:
+    # NOTE: a split shorter than one sample still serves a request, as megatron-core's does,
+    # by cycling its documents through as many epochs as the request needs.
+    if tokens_per_epoch <= 0 or (num_samples is None and tokens_per_epoch <= seq_length):
         raise DataError(
             f"{tokens_per_epoch} tokens cannot make a single sample of {seq_length} + 1 tokens"
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from auroragpt.config import ModelConfig
+from auroragpt.config import ConfigError, ModelConfig
 
 # Per-layer parameter names: ours -> transformers' (under `model.layers.{i}.`).
 _LAYER_NAMES = {
@@ -187,12 +187,7 @@ def model_config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
     for key, allowed in (("hidden_act", "silu"), ("attention_bias", False), ("mlp_bias", False)):
         if hf.get(key, allowed) != allowed:
             raise ConversionError(f"{source}: {key}={hf[key]!r} is not supported (expected {allowed!r})")
-    rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type != "default":
-        raise ConversionError(
-            f"{source}: rope type {rope_type!r} is not supported (expected plain RoPE, 'default')"
-        )
+    rope_theta = _plain_rope_theta(hf, source)
     dim, n_heads = need("hidden_size"), need("num_attention_heads")
     head_dim = hf.get("head_dim") or dim // n_heads
     if head_dim * n_heads != dim:
@@ -200,7 +195,6 @@ def model_config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
             f"{source}: head_dim={head_dim} with num_attention_heads={n_heads} does not give "
             f"hidden_size={dim}; our model needs head_dim = hidden_size / heads"
         )
-    rope_theta = rope.get("rope_theta", hf.get("rope_theta", 10000.0))
     cfg = ModelConfig(
         dim=dim,
         n_layers=need("num_hidden_layers"),
@@ -214,8 +208,43 @@ def model_config_from_hf(hf: dict, source: str = "config.json") -> ModelConfig:
         init_std=float(hf.get("initializer_range", 0.02)),
     )
     cfg.multiple_of, cfg.ffn_dim_multiplier = _ffn_rounding(dim, need("intermediate_size"))
-    cfg.validate()
+    try:
+        cfg.validate()
+    except ConfigError as err:
+        raise ConversionError(f"{source}: hidden_size={dim}, num_attention_heads={n_heads}: "
+                              f"{err}") from None
     return cfg
+
+
+def _plain_rope_theta(hf: dict, source: str) -> float:
+    """The RoPE base of a config that asks for plain RoPE in every field a transformers
+    version reads; anything else is refused, naming the field.
+
+    transformers 5 takes the legacy `rope_scaling` over `rope_parameters`, and the base from
+    that dict before the top-level `rope_theta`; transformers 4 reads `rope_scaling` and the
+    top-level `rope_theta`. A config whose fields disagree would give different models in
+    different versions, so both dicts must be plain and every base given must agree.
+    """
+    thetas = {}
+    for key in ("rope_scaling", "rope_parameters"):
+        rope = hf.get(key)
+        if rope is None:
+            continue
+        if not isinstance(rope, dict):
+            raise ConversionError(f"{source}: {key}={rope!r}: expected a mapping or null")
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type != "default":
+            raise ConversionError(f"{source}: {key}.rope_type={rope_type!r} is not supported "
+                                  "(expected plain RoPE, 'default')")
+        if "rope_theta" in rope:
+            thetas[f"{key}.rope_theta"] = float(rope["rope_theta"])
+    if "rope_theta" in hf:
+        thetas["rope_theta"] = float(hf["rope_theta"])
+    if len(set(thetas.values())) > 1:
+        given = ", ".join(f"{key}={value:g}" for key, value in thetas.items())
+        raise ConversionError(f"{source}: the RoPE base is given differently ({given}); "
+                              "transformers versions would read different models")
+    return next(iter(thetas.values()), 10000.0)
 
 
 def _ffn_rounding(dim: int, intermediate: int) -> tuple[int, float | None]:

@@ -44,8 +44,11 @@ def write_results(rows: Iterable[dict], path: Path) -> None:
 
 
 def flatten(row: dict) -> dict[str, float | int | None]:
-    """The numeric columns of a row: val_loss/<corpus>, probe_acc/<corpus>, greedy/rep_4, ..."""
+    """The numeric columns of a row: val_loss, val_loss/<corpus>, probe_acc/<corpus>, ..."""
     flat: dict[str, float | int | None] = {"step": row["step"], "tokens_seen": row["tokens_seen"]}
+    for key in ("val_loss", "val_ppl"):
+        if key in row:
+            flat[key] = row[key]
     for name, values in row.get("val", {}).items():
         flat[f"val_loss/{name}"] = values["loss"]
         flat[f"val_ppl/{name}"] = values["ppl"]
@@ -90,9 +93,9 @@ def _write_csv(flat: list[dict], path: Path) -> None:
 def summary_table(rows: list[dict]) -> str:
     """The headline table: one line per checkpoint (also what `auroragpt eval` prints)."""
     flat = [flatten(r) for r in rows]
-    header = ["step", "tokens seen", "val loss", "val ppl", "probe acc", "greedy distinct-2",
-              "greedy rep-4", "sampled distinct-2", "sampled rep-4"]
-    keys = ["val_loss/all", "val_ppl/all", "probe_acc/mean", "greedy/distinct_2",
+    header = ["step", "tokens seen", "val loss", "val ppl", "corpus-mean loss", "probe acc",
+              "greedy distinct-2", "greedy rep-4", "sampled distinct-2", "sampled rep-4"]
+    keys = ["val_loss", "val_ppl", "val_loss/corpus_mean", "probe_acc/mean", "greedy/distinct_2",
             "greedy/rep_4", "sampled/distinct_2", "sampled/rep_4"]
     lines = [[str(f["step"]), human_count(f["tokens_seen"])] + [_num(f.get(k)) for k in keys]
              for f in flat]
@@ -118,8 +121,10 @@ def summary_markdown(run_dir: Path, rows: list[dict], plots: list[str]) -> str:
         return "\n".join(parts + ["No checkpoint evaluated yet.", ""])
     parts += [
         f"{len(rows)} checkpoint(s), steps {rows[0]['step']} to {rows[-1]['step']}. "
-        "Val loss is the mean next-token NLL (nats) on held-out samples, perplexity its "
-        "exp; probe accuracy is greedy exact match on held-out probes; distinct-2 is the "
+        "Val loss is the mean next-token NLL (nats) on the held-out samples training scores, "
+        "corpora weighted as in the blend (the `val_loss` training logs for the same "
+        "checkpoint), val ppl its exp; corpus-mean loss is the plain mean of the per-corpus "
+        "losses, every corpus counting once; probe accuracy is greedy exact match on held-out probes; distinct-2 is the "
         "share of distinct token bigrams in the generations (higher = more varied), rep-4 "
         "the share of 4-grams a generation repeats from itself (higher = more looping).",
         "", "## Across checkpoints", "", summary_table(rows), "",
@@ -211,7 +216,8 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
 
     written = []
     families = [
-        ("val_loss.png", "validation loss (nats/token)", [("val_loss/", None)]),
+        ("val_loss.png", "validation loss (nats/token)",
+         [("val_loss", "val loss (blend)"), ("val_loss/", None)]),
         ("probe_accuracy.png", "probe accuracy (exact match)", [("probe_acc/", None)]),
         ("repetition.png", "repetition of generations", [
             (f"{mode}/{name}", f"{mode} {name.replace('_', '-')}")
@@ -238,8 +244,10 @@ def write_plots(flat: list[dict], out: Path) -> list[str]:
 
 def _style(label: str) -> dict:
     """Aggregates drawn bold; repetition: one colour per measure, sampled dashed."""
-    if label in ("all", "mean"):
+    if label in ("val loss (blend)", "mean"):
         return {"linewidth": 2.5, "color": "black"}
+    if label == "corpus_mean":
+        return {"linewidth": 2.0, "color": "grey", "linestyle": "--"}
     measure = label.split(" ")[-1]
     if measure in ("distinct-2", "rep-4"):
         return {"color": "tab:blue" if measure == "distinct-2" else "tab:red",

@@ -1,7 +1,8 @@
 """`evaluate(run_dir)`: one row of measurements per checkpoint, kept in RUN_DIR/eval/.
 
-For every checkpoint (or the requested steps) a row records tokens seen, validation loss and
-perplexity per corpus, held-out probe accuracy per corpus, greedy and sampled generations for
+For every checkpoint (or the requested steps) a row records tokens seen, the validation loss
+training logs for it (`val_loss`, blend-weighted, and `val_ppl`), loss and perplexity per corpus
+(with their plain mean, `corpus_mean`), held-out probe accuracy per corpus, greedy and sampled generations for
 a fixed set of prompts, and their repetition scores. Rows live in `results.jsonl` keyed by
 step; a step already there (with the same settings) is not evaluated again, so re-running after
 more checkpoints appear only adds rows. After each new row the table, the summary and the plots
@@ -33,6 +34,8 @@ from auroragpt.eval.metrics import repetition_scores
 from auroragpt.eval.probes import load_probes, score_probes
 from auroragpt.eval.report import read_results, write_report, write_results
 from auroragpt.eval.validation import (
+    ValidationData,
+    blend_loss,
     corpus_nll,
     prepare_validation,
     select_samples,
@@ -71,8 +74,8 @@ class _RunContext:
     corpus_names: list[str]
     probes: list
     prompts: list[str]
-    valid: object = None  # validation dataset (None when validation is off)
-    val_indices: list[int] = field(default_factory=list)
+    valid: ValidationData | None = None  # None when validation is off
+    val_indices: list[int] = field(default_factory=list)  # per-corpus samples of valid
 
 
 def eval_dir(run_dir: str | Path) -> Path:
@@ -137,8 +140,9 @@ def _prepare(ckpt: StepDir, cfg: Config, settings: EvalSettings,
     tokenizer = Tokenizer.load(tokenizer_path(ckpt.path))
     valid, corpus_names = None, _builtin_names(cfg)
     if settings.validation:
-        valid, corpus_names = prepare_validation(cfg, _stable_tokenizer_path(ckpt.path),
-                                                 settings.val_samples_per_corpus, progress)
+        valid = prepare_validation(cfg, _stable_tokenizer_path(ckpt.path),
+                                   settings.val_samples_per_corpus, progress)
+        corpus_names = valid.corpus_names
     probes = load_probes(_builtin_names(cfg), settings.probes_per_corpus, settings.probe_seed)
     prompts = settings.prompts
     if prompts is None:
@@ -148,8 +152,8 @@ def _prepare(ckpt: StepDir, cfg: Config, settings: EvalSettings,
                 first_per_corpus.setdefault(probe.corpus, probe.prompt)
         prompts = FREE_PROMPTS + list(first_per_corpus.values())
     prompts = list(dict.fromkeys(prompts))  # each prompt once, in order
-    indices = (select_samples(valid, len(corpus_names), settings.val_samples_per_corpus)
-               if valid is not None else [])
+    indices = (select_samples(valid.per_corpus, len(corpus_names),
+                              settings.val_samples_per_corpus) if valid is not None else [])
     return _RunContext(tokenizer, corpus_names, probes, prompts, valid, indices)
 
 
@@ -186,7 +190,9 @@ def evaluate_checkpoint(run_dir: Path, ckpt: StepDir, cfg: Config, context: _Run
         "checkpoint": str(ckpt.path.relative_to(run_dir)),
     }
     if context.valid is not None:
-        nll, count = corpus_nll(model, context.valid, context.val_indices,
+        blend = blend_loss(model, context.valid, settings.batch_size, progress)
+        row["val_loss"], row["val_ppl"] = blend["loss"], blend["ppl"]
+        nll, count = corpus_nll(model, context.valid.per_corpus, context.val_indices,
                                 len(context.corpus_names), settings.batch_size, progress)
         row["val"] = validation_table(nll, count, context.corpus_names)
     row["probes"] = score_probes(model, tok, context.probes, settings.batch_size)

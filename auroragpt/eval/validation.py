@@ -1,8 +1,16 @@
-"""Validation loss and perplexity per corpus, on the run's own held-out split.
+"""Validation loss on the run's own held-out split: the blend's, and per corpus.
 
-The same samples are scored at every checkpoint: the first `per_corpus` samples of each
-corpus in the validation dataset's order (which does not depend on the model), so the
-curves across steps compare like with like.
+Two numbers answer two questions, and each has one name everywhere:
+
+- "val loss" is what training logs as `val_loss`: the mean next-token loss over the first
+  `train.eval_batches` micro-batches of the validation blend, sized as training sized it,
+  so corpora count by their blend weight. `auroragpt eval` gives the same number for the same
+  checkpoint.
+- per-corpus losses score the first `per_corpus` samples of each corpus (of a blend sized to
+  hold them), and "corpus mean" is their plain mean, every corpus counting once.
+
+The same samples are scored at every checkpoint (their order does not depend on the model),
+so the curves across steps compare like with like.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,30 +29,47 @@ from tqdm.auto import tqdm
 from auroragpt.eval.metrics import perplexity
 
 
+@dataclass
+class ValidationData:
+    """The run's validation datasets (see the module docstring)."""
+
+    blend: object  # the validation blend exactly as training built it
+    blend_indices: list[int]  # the samples training's validation scores
+    per_corpus: object  # a larger blend of the same split, for per-corpus losses
+    corpus_names: list[str]
+
+
 def prepare_validation(cfg, tokenizer_path: Path, per_corpus: int,
-                       progress: bool = True) -> tuple[object, list[str]]:
-    """The run's validation blend, large enough for `per_corpus` samples of every corpus.
+                       progress: bool = True) -> ValidationData:
+    """The run's validation blends: as training built it, and one large enough for
+    `per_corpus` samples of every corpus.
 
     Uses the run's own data settings and cache (`data.cache_dir`, saved as an absolute path
     by `auroragpt train`; a relative one is taken from the working directory), so evaluating a
-    run rebuilds nothing but the validation index. NOTE: the cached tokenizer is used only if it is byte-identical to the
-    checkpoint's; otherwise the corpora are tokenized again with the checkpoint's tokenizer.
+    run rebuilds nothing but the validation index. NOTE: the cached tokenizer is used only if
+    it is byte-identical to the checkpoint's; otherwise the corpora are tokenized again with
+    the checkpoint's tokenizer.
     """
     from auroragpt.data import DataError, prepare_data
 
     cfg = copy.deepcopy(cfg)
     cfg.train.max_steps = 1  # the training index is not needed: keep it tiny
     cfg.train.eval_every = max(cfg.train.eval_every, 1)
-    cfg.train.eval_batches = math.ceil(_samples_needed(cfg, per_corpus)
-                                       / cfg.train.global_batch_size)
-    prepared = prepare_data(cfg, progress=progress)
-    if Path(prepared.tokenizer.model_path).read_bytes() != Path(tokenizer_path).read_bytes():
+    as_trained = prepare_data(cfg, progress=progress)
+    if Path(as_trained.tokenizer.model_path).read_bytes() != Path(tokenizer_path).read_bytes():
         cfg.data.tokenizer = str(Path(tokenizer_path).resolve())
-        prepared = prepare_data(cfg, progress=progress)
-    if prepared.valid is None:
+        as_trained = prepare_data(cfg, progress=progress)
+    if as_trained.valid is None:
         raise DataError(f"data.split={cfg.data.split!r} holds no validation documents; "
                         "evaluate with validation off (--no-val) or give the split a valid share")
-    return prepared.valid, list(prepared.corpus_names)
+    # NOTE: training's micro-batches at one data-parallel rank; with more ranks it scores
+    # the same samples whenever their number divides train.eval_batches.
+    first = max(1, cfg.train.eval_batches) * cfg.train.micro_batch_size
+    indices = [k % len(as_trained.valid) for k in range(first)]
+    cfg.train.eval_batches = math.ceil(_samples_needed(cfg, per_corpus)
+                                       / cfg.train.global_batch_size)
+    wide = prepare_data(cfg, progress=progress)
+    return ValidationData(as_trained.valid, indices, wide.valid, list(wide.corpus_names))
 
 
 def _samples_needed(cfg, per_corpus: int) -> int:
@@ -99,17 +125,28 @@ def corpus_nll(model, dataset, indices: Sequence[int], n_corpora: int, batch_siz
     return nll, count
 
 
+CORPUS_MEAN = "corpus_mean"  # the per-corpus table's aggregate row: every corpus counts once
+
+
 def validation_table(nll: np.ndarray, count: np.ndarray,
                      corpus_names: Sequence[str]) -> dict[str, dict]:
-    """{corpus: {"loss", "ppl", "tokens"}} for corpora with samples, plus "all" (token-weighted)."""
+    """{corpus: {"loss", "ppl", "tokens"}} for corpora with samples, plus CORPUS_MEAN: the
+    mean of their losses (and its exp), not the blend's val loss."""
     table = {
-        name: {"loss": nll[i] / count[i], "ppl": perplexity(nll[i], count[i]),
+        name: {"loss": float(nll[i] / count[i]), "ppl": float(perplexity(nll[i], count[i])),
                "tokens": int(count[i])}
         for i, name in enumerate(corpus_names) if count[i] > 0
     }
-    if count.sum() > 0:
-        total_nll, total = float(nll.sum()), int(count.sum())
-        table["all"] = {"loss": total_nll / total, "ppl": perplexity(total_nll, total),
-                        "tokens": total}
-    return {name: {k: float(v) if k != "tokens" else v for k, v in row.items()}
-            for name, row in table.items()}
+    if table:
+        mean = sum(row["loss"] for row in table.values()) / len(table)
+        table[CORPUS_MEAN] = {"loss": mean, "ppl": math.exp(mean), "tokens": int(count.sum())}
+    return table
+
+
+def blend_loss(model, data: ValidationData, batch_size: int = 16,
+               progress: bool = False) -> dict[str, float]:
+    """{"loss", "ppl"}: the val loss training logs, over the samples it scores."""
+    nll, count = corpus_nll(model, data.blend, data.blend_indices, len(data.corpus_names),
+                            batch_size, progress)
+    return {"loss": float(nll.sum() / count.sum()),
+            "ppl": float(perplexity(nll.sum(), count.sum()))}

@@ -34,6 +34,7 @@ from auroragpt.train.plots import plot_run
 from auroragpt.train.rng import rng_state, set_rng_state
 from auroragpt.train.samples import format_samples, generate_samples, sample_prompts
 from auroragpt.train.stopping import StopRequests
+from auroragpt.train.tracking import MetricsLog
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
@@ -102,7 +103,7 @@ class _Window:
 class _Logs:
     """The main rank's open JSONL files."""
 
-    metrics: JsonlLog
+    metrics: MetricsLog
     samples: JsonlLog
 
     def close(self) -> None:
@@ -244,7 +245,9 @@ class Trainer:
         batches = iter(loader)
         logs = None
         if self.is_main:
-            logs = _Logs(JsonlLog(self.run_dir / METRICS_FILE, resume_step=self.step),
+            logs = _Logs(MetricsLog(self.run_dir / METRICS_FILE, t.log_targets(),
+                                    resume_step=self.step, name=self.cfg.name,
+                                    config=self.cfg.to_dict()),
                          JsonlLog(self.run_dir / SAMPLES_FILE, resume_step=self.step))
             tqdm.write(self.describe())
         bar = tqdm(total=end, initial=self.step, unit="step", disable=not self.progress,

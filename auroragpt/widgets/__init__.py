@@ -1,28 +1,59 @@
 """Small ipywidgets helpers for the notebooks, each with a static fallback.
 
-In a live Jupyter session the controls are sliders and drop-downs; when ipywidgets is missing,
-or the notebook runs headless (`AURORAGPT_SMOKE=1` or `AURORAGPT_STATIC=1`, as in CI and when
-rendering slides), the function is simply called once with its default arguments so the
-notebook still shows a figure.
+In a live Jupyter session the controls are sliders and drop-downs. When widgets cannot
+display (`static_reason()`: a headless run with `AURORAGPT_SMOKE=1` or `AURORAGPT_STATIC=1`
+as in CI and when rendering slides, ipywidgets not installed, or no Jupyter kernel), the
+notebook prints one line saying why (`static_notice()`, once per session) and the function is
+called once with its default arguments, so it still shows the default figure.
+
+A new widget helper follows the same pattern: `if is_static(): static_notice(); return
+fn(**defaults)`.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import os
 from collections.abc import Callable
 from typing import Any
 
+_noticed = False  # the static notice is printed once per session
+
+
+def static_reason() -> str | None:
+    """Why widgets cannot display here, or None when they can."""
+    for name in ("AURORAGPT_SMOKE", "AURORAGPT_STATIC"):
+        if os.environ.get(name) == "1":
+            return f"{name}=1 (a headless run)"
+    if importlib.util.find_spec("ipywidgets") is None:
+        return ("ipywidgets is not installed (`make course`, or "
+                "pip install -e '.[notebooks]', then restart the kernel)")
+    if not _in_kernel():
+        return "not running in a Jupyter kernel"
+    return None
+
+
+def _in_kernel() -> bool:
+    if importlib.util.find_spec("IPython") is None:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
 
 def is_static() -> bool:
-    """True when widgets should not be used (headless runs, or ipywidgets not installed)."""
-    if os.environ.get("AURORAGPT_SMOKE") == "1" or os.environ.get("AURORAGPT_STATIC") == "1":
-        return True
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return True
-    return False
+    """True when widgets should not be used (see `static_reason`)."""
+    return static_reason() is not None
+
+
+def static_notice() -> None:
+    """Print, once per session, the one line that says why there are no controls."""
+    global _noticed
+    reason = static_reason()
+    if reason and not _noticed:
+        _noticed = True
+        print(f"[auroragpt.widgets] static figures with default settings: {reason}")
 
 
 def interactive(fn: Callable[..., Any], **controls: Any) -> Any:
@@ -37,6 +68,7 @@ def interactive(fn: Callable[..., Any], **controls: Any) -> Any:
     if missing:
         raise TypeError(f"{fn.__name__}: controls {sorted(missing)} need default values")
     if is_static():
+        static_notice()
         return fn(**defaults)
     import ipywidgets as w
 

@@ -36,13 +36,15 @@ def eval_across_steps(rows: list[dict], figsize: tuple[float, float] = (11, 4.2)
     """Left: validation loss per corpus; right: held-out probe accuracy per corpus; both
     against the tokens each checkpoint had seen (rows of auroragpt.eval.evaluate)."""
     tokens = [row["tokens_seen"] for row in rows]
-    corpora = [name for name in rows[-1]["val"] if name != "all"] if "val" in rows[-1] else []
+    corpora = ([name for name in rows[-1]["val"] if name != "corpus_mean"]
+               if "val" in rows[-1] else [])
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize, sharex=True)
     for i, name in enumerate(corpora):
         left.plot(tokens, [row["val"][name]["loss"] for row in rows], "o-", ms=3,
                   color=PALETTE[i % len(PALETTE)], label=name)
     if corpora:
-        left.plot(tokens, [row["val"]["all"]["loss"] for row in rows], "k--", lw=2, label="all")
+        left.plot(tokens, [row["val_loss"] for row in rows], "k--", lw=2,
+                  label="val loss (blend)")
     left.set(xlabel="tokens seen", ylabel="validation loss (nats / token)",
              title="loss on held-out documents")
     for i, name in enumerate(rows[-1]["probes"]):

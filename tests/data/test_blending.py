@@ -43,18 +43,50 @@ def _list_text(prefixes, weights, corpora=None):
                                                    ("90,8,2", "valid", 600)])
 def test_flat_list_equals_megatron_blended_dataset(gloo_group, corpus_files, tmp_path, split,
                                                    split_name, size):
+    _assert_flat_blend_equals_megatron(corpus_files, [0.3, 1.7, 0.2, 0.9, 0.05, 0.6], split,
+                                       split_name, size, tmp_path)
+
+
+def test_rounding_excess_and_repeated_prefixes_equal_megatron(gloo_group, corpus_files,
+                                                              tmp_path):
+    """Forty tiny lines (one prefix listed over and over) each round up to a whole sample, so
+    the blend holds 20% more than asked and the greedy asks the heavy file for more than it
+    was built for: megatron-core serves that from the file's epoch, and so must we."""
+    prefixes = [corpus_files[1]] + [corpus_files[0]] * 20 + [corpus_files[2]] * 20
+    weights = [100.0] + [0.01] * 40
+    parsed = parse_file_list(_list_text(prefixes, weights), "list")
+    assert len(parsed.corpora) == 41  # a repeated prefix stays a dataset of its own
+    _assert_flat_blend_equals_megatron(prefixes, weights, "100,0,0", "train", 200, tmp_path)
+
+
+def test_grouped_list_with_rounding_excess_builds(corpus_files, tmp_path):
+    """The same excess with files grouped into corpora: corpora follow megatron's greedy."""
+    prefixes = [corpus_files[1], corpus_files[3]] + [corpus_files[0], corpus_files[2]] * 20
+    weights = [60.0, 40.0] + [0.01] * 40
+    corpora = ["heavy", "heavy"] + ["light"] * 40
+    ds = open_blend(parse_file_list(_list_text(prefixes, weights, corpora), "list"), 16, 200, 3,
+                    tmp_path, progress=False)
+    w = normalize(weights)
+    size = sum(int(np.ceil(200 * x)) for x in w.tolist())
+    expected, _ = megatron_blend(normalize([w[:2].sum(), w[2:].sum()]), size)
+    np.testing.assert_array_equal(ds.corpus_index, expected)
+    assert any(f.pooled > f.built for f in ds.plan.files)  # the case this test is about
+    pairs = ds.file_index.astype(np.int64) * 10**9 + ds.file_sample
+    assert np.unique(pairs).size == pairs.size
+
+
+def _assert_flat_blend_equals_megatron(prefixes, weights, split, split_name, size, tmp_path):
     from megatron.core.datasets.blended_megatron_dataset_builder import (
         BlendedMegatronDatasetBuilder,
     )
     from megatron.core.datasets.gpt_dataset import GPTDataset as MegatronGPT
 
-    weights = [0.3, 1.7, 0.2, 0.9, 0.05, 0.6]
     which = ["train", "valid", "test"].index(split_name)
     sizes = [0, 0, 0]
     sizes[which] = size
-    config = gpt_config(16, 5, split, blend=(corpus_files, weights), cache=str(tmp_path / "m"))
+    config = gpt_config(16, 5, split, blend=(prefixes, weights), cache=str(tmp_path / "m"))
     ref = BlendedMegatronDatasetBuilder(MegatronGPT, sizes, lambda: True, config).build()[which]
-    ours = open_blend(parse_file_list(_list_text(corpus_files, weights), "list"), 16, size, 5,
+    ours = open_blend(parse_file_list(_list_text(prefixes, weights), "list"), 16, size, 5,
                       tmp_path / "ours", split=split, split_name=split_name, progress=False)
     assert len(ours) == len(ref)
     np.testing.assert_array_equal(ours.corpus_index, ref.dataset_index)
@@ -102,8 +134,28 @@ def test_corpus_drawn_beyond_its_samples_is_named(corpus_files):
     plan = plan_blend(parse_file_list(text, "list"), 16, 400, 7)
     for f in plan.files:
         if f.corpus_id == 1:
-            f.built = 3  # far fewer samples than the greedy gives corpus c1
+            f.pooled = 3  # far fewer samples than the greedy gives corpus c1
     drawn = int(np.bincount(megatron_blend(np.array(plan.corpus_weights), plan.size)[0])[1])
     with pytest.raises(DataError, match=rf"draws {drawn} samples from corpus 'c1', which "
                                         rf"holds {3 * sum(f.corpus_id == 1 for f in plan.files)}"):
         blend_assignment(plan)
+
+
+def test_thousands_of_files_at_a_small_validation_size(corpus_files):
+    """The reported case: a 2419-line list (Dolma-like skewed weights, grouped into corpora)
+    and a 20,000-sample validation split. The blend rounds up by about a thousand samples;
+    corpora of few heavy files are asked for more than they were built for, and still get
+    them, with corpus counts equal to megatron-core's greedy on the corpus weights."""
+    from auroragpt.data.blended import blend_assignment, plan_blend
+
+    rng = np.random.default_rng(0)
+    weights = rng.pareto(1.2, 2419) + 1e-3
+    corpora = [f"c{min(i // 40, 9)}" if w < 5 else "heavy" for i, w in enumerate(weights)]
+    prefixes = [corpus_files[i % len(corpus_files)] for i in range(2419)]
+    plan = plan_blend(parse_file_list(_list_text(prefixes, weights.tolist(), corpora), "list"),
+                      16, 20_000, 1, split="0,100,0", split_name="valid")
+    assert plan.size > 20_000 + 900
+    blend = blend_assignment(plan)
+    assert any(f.pooled > f.built for f in plan.files)
+    expected = np.bincount(megatron_blend(np.array(plan.corpus_weights), plan.size)[0])
+    np.testing.assert_array_equal(blend["counts"], expected)

@@ -39,6 +39,19 @@ def test_bad_lines(corpus_files, line, message):
         parse_file_list(line.format(p=corpus_files[0]), "list")
 
 
+def test_hash_inside_a_path_and_bin_suffix(corpus_files, tmp_path):
+    """`#` is a comment only at a line's start or after a space; `x.bin` names the pair x."""
+    import shutil
+
+    for suffix in (".bin", ".idx"):
+        shutil.copy(corpus_files[0] + suffix, tmp_path / f"run#3{suffix}")
+    text = (f"  # heading\n1 {tmp_path}/run#3 web # note\n2 {corpus_files[1]}.bin\n"
+            f"3 {corpus_files[2]}.idx code\n")
+    parsed = parse_file_list(text, "list")
+    assert [e.prefix for e in parsed.entries] == [f"{tmp_path}/run#3", *corpus_files[1:3]]
+    assert parsed.corpora == ["web", corpus_files[1], "code"]
+
+
 def test_empty_list():
     with pytest.raises(DataError, match="no files listed"):
         parse_file_list("# nothing\n", "list")
@@ -50,11 +63,23 @@ def test_empty_corpus_and_short_split(corpus_files, tmp_path):
     file_list = parse_file_list(f"1 {corpus_files[0]} web\n1 {tmp_path}/empty books\n", "list")
     with pytest.raises(DataError, match=r"list:2 .*empty.*leaves no documents of its 0"):
         open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+
+
+def test_split_shorter_than_a_sample_cycles_epochs_as_megatron(corpus_files, tmp_path):
+    """A split of 9 tokens serves 16-token samples by cycling epochs, as megatron-core does."""
+    from megatron_ref import megatron_gpt, megatron_text
+
+    from auroragpt.data.gpt import buffered_samples
+
     with IndexedDatasetWriter(tmp_path / "tiny", np.uint16) as writer:
-        writer.add_document([1, 2, 3])
+        for doc in ([1, 2, 3], [4, 5], [6, 7, 8, 9]):
+            writer.add_document(doc)
     file_list = parse_file_list(f"1 {tmp_path}/tiny books\n", "list")
-    with pytest.raises(DataError, match="3 tokens cannot make a single sample of 16"):
-        open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+    ours = open_blend(file_list, 16, 100, 1, tmp_path / "c", progress=False)
+    ref = megatron_gpt(f"{tmp_path}/tiny", 16, buffered_samples(100), 1, str(tmp_path / "m"))
+    assert len(ours) == 100
+    for k in range(len(ours)):
+        np.testing.assert_array_equal(ours[k]["tokens"], megatron_text(ref, k))
 
 
 def test_corrupt_idx_names_the_list_line(corpus_files, tmp_path):

@@ -27,7 +27,7 @@ def trained_run(tmp_path_factory) -> Path:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [str(AURORAGPT), "train", "--preset", "debug", "--run-dir", str(run), "--no-progress",
-         "train.max_steps=2", "train.save_every=1", "train.eval_every=0", "train.sample_every=0",
+         "train.max_steps=2", "train.save_every=1", "train.eval_every=1", "train.sample_every=0",
          f"data.cache_dir={root / 'cache'}", "data.builtin_chars=120000", "data.split=80,20,0"],
         cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -45,7 +45,11 @@ def test_train_then_eval(trained_run, capsys):
     metrics = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     seen = {m["step"]: m["tokens_seen"] for m in metrics if "tokens_seen" in m}
     assert [r["tokens_seen"] for r in rows] == [seen[1], seen[2]]
-    assert {"arithmetic", "stdlib", "all"} <= set(rows[0]["val"])
+    assert {"arithmetic", "stdlib", "corpus_mean"} <= set(rows[0]["val"])
+    # "val loss" is one number: what training logged for the same checkpoint
+    logged = {m["step"]: m["val_loss"] for m in metrics if "val_loss" in m}
+    assert [r["val_loss"] for r in rows] == pytest.approx([logged[1], logged[2]], rel=1e-5)
+    assert rows[1]["val_loss"] != pytest.approx(rows[1]["val"]["corpus_mean"]["loss"], rel=1e-3)
     with open(out / "summary.csv") as f:
         assert len(list(csv.DictReader(f))) == 2
     assert "## Generations across steps" in (out / "summary.md").read_text()

@@ -105,10 +105,12 @@ def test_validation_loss_per_corpus_on_the_runs_own_data(make_run, prepared_debu
     (row,) = evaluate(run, settings=_settings(validation=True, val_samples_per_corpus=2),
                       progress=False)
     val = row["val"]
-    assert set(val) == set(prepared.corpus_names) | {"all"}
-    assert all(v["tokens"] == 2 * cfg.model.max_seq_len for k, v in val.items() if k != "all")
+    assert set(val) == set(prepared.corpus_names) | {"corpus_mean"}
+    corpora = {k: v for k, v in val.items() if k != "corpus_mean"}
+    assert all(v["tokens"] == 2 * cfg.model.max_seq_len for v in corpora.values())
     for values in val.values():
         assert values["ppl"] == pytest.approx(math.exp(values["loss"]))
-    assert val["all"]["loss"] == pytest.approx(
-        sum(v["loss"] * v["tokens"] for k, v in val.items() if k != "all") / val["all"]["tokens"])
+    assert val["corpus_mean"]["loss"] == pytest.approx(
+        sum(v["loss"] for v in corpora.values()) / len(corpora))
+    assert row["val_ppl"] == pytest.approx(math.exp(row["val_loss"]))
     assert (run / "eval" / "val_loss.png").is_file()

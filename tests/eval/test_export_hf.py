@@ -116,3 +116,61 @@ def test_import_names_the_unsupported_field(make_run, tmp_path):
     with pytest.raises(ConversionError, match="config.json.*llama3"):
         import_hf(out, tmp_path / "ours")
     assert not (tmp_path / "ours").exists()
+
+
+def _edited_export(make_run, tmp_path, **fields):
+    """An exported tiny run whose config.json has `fields` set (None: removed)."""
+    out = export_hf(make_run(steps=(2,)), tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text())
+    config.update(fields)
+    config = {k: v for k, v in config.items() if v is not None}
+    (out / "config.json").write_text(json.dumps(config))
+    return out, config
+
+
+def test_both_rope_fields_import_as_transformers_reads_them(make_run, tmp_path):
+    """`rope_parameters` and the legacy `rope_scaling` together: the same model as transformers."""
+    plain = {"rope_type": "default", "rope_theta": 5e5}
+    out, _ = _edited_export(make_run, tmp_path, rope_theta=5e5, rope_parameters=plain,
+                            rope_scaling={"type": "default"})
+    model, _ = load_checkpoint(import_hf(out, tmp_path / "ours"))
+    assert model.config.rope_theta == 5e5
+    hf = transformers.LlamaForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    tokens = torch.randint(0, model.config.vocab_size, (1, 48))
+    with torch.no_grad():
+        torch.testing.assert_close(model(tokens), hf(input_ids=tokens).logits,
+                                   rtol=1e-5, atol=1e-5)
+
+
+# Each case: the edit, our refusal, and what transformers 5 reads (rope_scaling wins; the
+# plain import the first case used to get was silently a different model).
+@pytest.mark.parametrize("fields,message,reads", [
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 1e4},
+      "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                       "high_freq_factor": 4.0, "original_max_position_embeddings": 16}},
+     r"rope_scaling.rope_type='llama3' is not supported", "llama3"),
+    ({"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": 2.0},
+      "rope_scaling": {"rope_type": "default"}},
+     r"rope_parameters.rope_type='linear' is not supported", "default"),
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 5e5},
+      "rope_scaling": {"rope_type": "default", "rope_theta": 1e4}},
+     r"the RoPE base is given differently \(rope_scaling.rope_theta=10000, "
+     r"rope_parameters.rope_theta=500000", "default"),
+])
+def test_ambiguous_or_scaled_rope_fields_are_refused(make_run, tmp_path, fields, message, reads):
+    out, _ = _edited_export(make_run, tmp_path, rope_theta=None, **fields)
+    with pytest.raises(ConversionError, match=rf"config.json: {message}"):
+        import_hf(out, tmp_path / "ours")
+    assert not (tmp_path / "ours").exists()
+    hf = transformers.AutoConfig.from_pretrained(out)
+    assert (hf.rope_parameters["rope_type"], hf.rope_parameters["rope_theta"]) == (reads, 1e4)
+
+
+def test_odd_head_dim_names_the_file(make_run, tmp_path):
+    out, config = _edited_export(make_run, tmp_path, head_dim=None)
+    heads = config["num_attention_heads"]
+    config.update(hidden_size=heads * 5, num_key_value_heads=heads)
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConversionError, match=rf"{out / 'config.json'}: hidden_size={heads * 5}, "
+                                              rf"num_attention_heads={heads}: .* must be even"):
+        import_hf(out, tmp_path / "ours")
