@@ -1,6 +1,7 @@
 """Fused kernels for the model's hot spots, each a Triton autograd Function beside a torch reference.
 
 - `rms_norm(x, weight, eps)`: RMSNorm with fp32 statistics.
+- `swiglu(gate, up)`: `silu(gate) * up`.
 
 Every function takes `backend="auto"|"triton"|"torch"` (`model.kernels` in a config): Triton on
 CUDA/XPU when it imports, torch elsewhere (see `dispatch`). This package sits below the model in
@@ -9,5 +10,13 @@ the import order: it imports torch and (lazily, from `jit/`) triton, nothing els
 
 from auroragpt.kernels.dispatch import BACKENDS, resolve
 from auroragpt.kernels.rms_norm import rms_norm, rms_norm_reference
+from auroragpt.kernels.swiglu import swiglu, swiglu_reference
 
-__all__ = ["BACKENDS", "resolve", "rms_norm", "rms_norm_reference"]
+__all__ = [
+    "BACKENDS",
+    "resolve",
+    "rms_norm",
+    "rms_norm_reference",
+    "swiglu",
+    "swiglu_reference",
+]

@@ -19,7 +19,11 @@ TOLERANCE = {torch.float32: 1e-5, torch.bfloat16: 2e-2}
 
 needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
                                   reason="needs the triton package (pip install 'auroragpt[kernels]')")
-gpu_only = pytest.mark.skipif(not GPU, reason="needs a CUDA or XPU device")
+
+
+def gpu_only(test):
+    """Mark a test `gpu` and skip it without a CUDA or XPU device."""
+    return pytest.mark.gpu(pytest.mark.skipif(not GPU, reason="needs a CUDA or XPU device")(test))
 
 
 def assert_matches(got: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype,
