@@ -1,6 +1,7 @@
 """Fused kernels for the model's hot spots, each a Triton autograd Function beside a torch reference.
 
 - `rms_norm(x, weight, eps)`: RMSNorm with fp32 statistics.
+- `apply_rotary(q, k, cos, sin)`: rotary embeddings on interleaved pairs (Meta's layout).
 - `swiglu(gate, up)`: `silu(gate) * up`.
 
 Every function takes `backend="auto"|"triton"|"torch"` (`model.kernels` in a config): Triton on
@@ -10,13 +11,16 @@ the import order: it imports torch and (lazily, from `jit/`) triton, nothing els
 
 from auroragpt.kernels.dispatch import BACKENDS, resolve
 from auroragpt.kernels.rms_norm import rms_norm, rms_norm_reference
+from auroragpt.kernels.rotary import apply_rotary, rotate_reference
 from auroragpt.kernels.swiglu import swiglu, swiglu_reference
 
 __all__ = [
     "BACKENDS",
+    "apply_rotary",
     "resolve",
     "rms_norm",
     "rms_norm_reference",
+    "rotate_reference",
     "swiglu",
     "swiglu_reference",
 ]
