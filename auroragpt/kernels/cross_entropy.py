@@ -84,9 +84,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
         grad_hidden, grad_weight = ctx.grads
-        del ctx.grads
-        return (grad_hidden * grad_loss.to(grad_hidden.dtype),
-                grad_weight * grad_loss.to(grad_weight.dtype), None, None, None, None, None)
+        del ctx.grads  # NOTE: ours alone now, so scaled in place: no second (V, D) tensor
+        return (grad_hidden.mul_(grad_loss.to(grad_hidden.dtype)),
+                grad_weight.mul_(grad_loss.to(grad_weight.dtype)), None, None, None, None, None)
 
 
 def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,

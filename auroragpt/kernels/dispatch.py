@@ -63,3 +63,8 @@ def row_block(n: int) -> int:
     if n > 65536:
         raise ValueError(f"row of {n} elements is too long for one Triton block (max 65536)")
     return max(16, 1 << (n - 1).bit_length())
+
+
+def row_warps(block: int) -> int:
+    """Warps for a program that reduces one row of `block` elements: more for longer rows."""
+    return 16 if block >= 8192 else 8 if block >= 2048 else 4

@@ -6,6 +6,8 @@ import torch
 import triton
 import triton.language as tl
 
+from auroragpt.kernels.dispatch import row_warps
+
 BLOCK = 4096
 
 
@@ -41,5 +43,6 @@ def loss_and_grad_(logits: torch.Tensor, targets: torch.Tensor, ignore_index: in
     C, V = logits.shape
     loss = torch.empty(C, device=logits.device, dtype=torch.float32)
     block = min(BLOCK, 1 << (V - 1).bit_length())
-    _loss_and_grad[(C,)](logits, targets, loss, V, ignore_index, BLOCK=block)
+    _loss_and_grad[(C,)](logits, targets, loss, V, ignore_index, BLOCK=block,
+                         num_warps=row_warps(block))
     return loss

@@ -6,7 +6,7 @@ import torch
 import triton
 import triton.language as tl
 
-from auroragpt.kernels.dispatch import row_block
+from auroragpt.kernels.dispatch import row_block, row_warps
 
 
 @triton.jit
@@ -49,7 +49,8 @@ def forward(x: torch.Tensor, weight: torch.Tensor, eps: float):
     M, N = x.shape
     y = torch.empty_like(x, dtype=torch.promote_types(x.dtype, weight.dtype))
     rstd = torch.empty(M, device=x.device, dtype=torch.float32)
-    _forward[(M,)](x, weight, y, rstd, N, eps, BLOCK=row_block(N))
+    block = row_block(N)
+    _forward[(M,)](x, weight, y, rstd, N, eps, BLOCK=block, num_warps=row_warps(block))
     return y, rstd
 
 
@@ -62,6 +63,7 @@ def backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, rstd: torc
     programs = -(-M // rows_per_program)
     dx = torch.empty_like(x)
     dw_part = torch.empty(programs, N, device=x.device, dtype=torch.float32)
+    block = row_block(N)
     _backward[(programs,)](dy, x, weight, rstd, dx, dw_part, M, N, rows_per_program,
-                           BLOCK=row_block(N))
+                           BLOCK=block, num_warps=row_warps(block))
     return dx, dw_part.sum(0).to(weight.dtype)
