@@ -5,11 +5,13 @@
 `ignore_index`). Tokens are taken `chunk_size` at a time: the chunk's logits (C, V) are computed,
 turned in place into their loss and gradient (Triton: one kernel, two reads and one write of the
 chunk; torch: a few in-place ops), and immediately folded into d hidden (C, D) and d weight
-(V, D). Eager materialises logits, their fp32 copy, log-softmax and its gradient, four (N, V)
-tensors: at N = 8192 tokens and V = 32k that is 4 GiB in fp32, here 4 x C x V (C = N * D / V
-by default, so a chunk's logits are the size of hidden). The gradients are computed during the
-forward pass (the backward only scales them), so one pass over the chunks does the whole job:
-three matmuls, as many as eager.
+(V, D). Eager holds the logits, under bf16 autocast their fp32 copy, the log-softmax saved for
+backward and, in backward, gradients of the same size: several (N, V) tensors of 1 GiB each in
+fp32 at N = 8192 tokens and V = 32k. Here only a chunk's (C, V) exists (C = N * D / V by
+default, at least 64: a chunk's logits about the size of hidden); measured on CPU at 4096
+tokens, width 1024 and V = 32k: 1/8 of eager's peak memory (benchmarks/RESULTS.md). The
+gradients are computed during the forward pass (the backward only scales them), so one pass
+over the chunks does the whole job with three matmuls, as many as eager.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Pair i of a head at position t turns by the angle t * theta**(-2i/D): the complex product
 (x[2i] + j x[2i+1]) * (cos + j sin). `cos` and `sin` are (T, D/2), the model's rotation table.
 Fused: the Triton kernel reads q (or k) once with its position's cos/sin row and writes the
-rotated copy, where eager torch writes an fp32 copy, the two halves, four products, the stacked
-result and its cast: about 2 passes over q instead of ~12 in bf16 (a 6x cut of the bytes moved),
-and backward is the same kernel turning the other way, saving nothing but the tables.
+rotated copy: 2 passes over q, where eager fp32 makes about 9 (four half-size products, two
+sums, the stack; a bf16 q adds its fp32 copy and the cast back). Backward is the same kernel
+turning the other way (2 passes again, against eager's ~9), and nothing but the tables is saved.
 """
 
 from __future__ import annotations
