@@ -21,7 +21,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from auroragpt.kernels.dispatch import _plain, resolve
+from auroragpt.kernels.dispatch import is_plain, resolve
 
 
 def linear_cross_entropy_reference(hidden: torch.Tensor, weight: torch.Tensor,
@@ -100,7 +100,7 @@ def fused_linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targe
     Under autocast the matmuls run in the autocast dtype and the softmax in fp32, as in eager.
     DTensors (tensor parallelism) take the eager reference, which their dispatch understands.
     """
-    if not (_plain(hidden) and _plain(weight)):
+    if not (is_plain(hidden) and is_plain(weight)):
         return linear_cross_entropy_reference(hidden, weight, targets, ignore_index)
     kind = resolve(backend, hidden)
     device = hidden.device.type

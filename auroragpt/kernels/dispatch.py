@@ -30,7 +30,7 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
-def _plain(t: torch.Tensor) -> bool:
+def is_plain(t: torch.Tensor) -> bool:
     # NOTE: DTensor (tensor/sequence parallelism) and other subclasses keep the torch path,
     # which their dispatch understands; Parameters are plain tensors for this purpose.
     return type(t) in (torch.Tensor, torch.nn.Parameter)
@@ -44,7 +44,7 @@ def resolve(backend: str, x: torch.Tensor) -> str:
         return "torch"
     on_device = x.device.type in TRITON_DEVICES or (x.device.type == "cpu" and interpreting())
     if backend == "auto":
-        usable = x.device.type in TRITON_DEVICES and triton_importable() and _plain(x)
+        usable = x.device.type in TRITON_DEVICES and triton_importable() and is_plain(x)
         return "triton" if usable else "torch"
     if not triton_importable():
         raise RuntimeError("kernels backend='triton' but the triton package is not installed "
@@ -52,7 +52,7 @@ def resolve(backend: str, x: torch.Tensor) -> str:
     if not on_device:
         raise RuntimeError(f"kernels backend='triton' cannot run on {x.device.type} tensors: use a "
                            "CUDA or XPU device, or set TRITON_INTERPRET=1 to interpret on CPU")
-    if not _plain(x):
+    if not is_plain(x):
         raise RuntimeError(f"kernels backend='triton' takes plain tensors, not {type(x).__name__}; "
                            "use model.kernels=auto or torch under tensor parallelism")
     return "triton"
