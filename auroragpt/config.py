@@ -48,6 +48,7 @@ class ModelConfig:
     max_seq_len: int = 256  # longest context; also the training sequence length
     tie_embeddings: bool = False  # share tok_embeddings and output weights
     init_std: float = 0.02  # std of the normal init of weight matrices
+    kernels: str = "auto"  # auto | triton | torch: RMSNorm, RoPE, SwiGLU and loss kernels (auto = Triton on cuda/xpu)
 
     @property
     def kv_heads(self) -> int:
@@ -89,6 +90,8 @@ class ModelConfig:
             raise ConfigError(
                 f"model.ffn_dim_multiplier={self.ffn_dim_multiplier} must be > 0 or none"
             )
+        if self.kernels not in ("auto", "triton", "torch"):
+            raise ConfigError(f"model.kernels={self.kernels!r}: expected one of auto, triton, torch")
 
 
 @dataclass

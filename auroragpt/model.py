@@ -7,6 +7,9 @@ Notable features:
 - RMSNorm computed in fp32; rotary embeddings on interleaved pairs (the complex-number form of
   the reference, written with real cos/sin so it runs on every backend and under compile);
   SwiGLU with the hidden size rounded to `multiple_of`; grouped-query attention; no biases.
+- RMSNorm, RoPE, SwiGLU and the training loss run through `auroragpt.kernels` (Triton on
+  CUDA/XPU, torch elsewhere; `model.kernels` forces either). Given targets, `forward` returns
+  the loss from chunks of logits and never builds the (B, T, vocab) tensor.
 - `layers` is a `ModuleDict` keyed "0".."n-1" and `tok_embeddings`, `norm` and `output` may be
   set to None, so a pipeline stage can keep just its slice of the model.
 - Construction allocates, `init_weights()` initialises: build on the meta device, shard, then
@@ -27,20 +30,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from auroragpt import kernels
 from auroragpt.config import ModelConfig
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float):
+    def __init__(self, dim: int, eps: float, kernels: str = "auto"):
         super().__init__()
         self.eps = eps
+        self.kernels = kernels  # backend of auroragpt.kernels: auto | triton | torch
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # NOTE: normalise in fp32 even under bf16 autocast; the mean of squares loses precision.
-        x32 = x.float()
-        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return normed.type_as(x) * self.weight
+        # NOTE: normalises in fp32 even under bf16 autocast; the mean of squares loses precision.
+        return kernels.rms_norm(x, self.weight, self.eps, backend=self.kernels)
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
@@ -56,12 +59,7 @@ def rope_cos_sin(head_dim: int, max_seq_len: int, theta: float,
 
 def apply_rope(x: torch.Tensor, cos_sin: torch.Tensor) -> torch.Tensor:
     """Rotate interleaved pairs (x[2i], x[2i+1]) of x: (B, T, nh, hd) by cos_sin: (T, hd/2, 2)."""
-    x_pairs = x.float().reshape(*x.shape[:-1], -1, 2)  # (B, T, nh, hd/2, 2)
-    cos = cos_sin[None, :, None, :, 0]  # (1, T, 1, hd/2)
-    sin = cos_sin[None, :, None, :, 1]
-    real, imag = x_pairs[..., 0], x_pairs[..., 1]
-    rotated = torch.stack([real * cos - imag * sin, real * sin + imag * cos], dim=-1)
-    return rotated.flatten(-2).type_as(x)
+    return kernels.rotate_reference(x, cos_sin[..., 0], cos_sin[..., 1])
 
 
 @dataclass
@@ -94,6 +92,7 @@ class Attention(nn.Module):
         self.wk = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
         self.wv = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
         self.wo = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
+        self.kernels = cfg.kernels
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
                 positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,7 +100,7 @@ class Attention(nn.Module):
         q = self.wq(x).view(B, T, self.n_heads, self.head_dim)
         k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim)
         v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim)
-        q, k = apply_rope(q, cos_sin), apply_rope(k, cos_sin)
+        q, k = kernels.apply_rotary(q, k, cos_sin[..., 0], cos_sin[..., 1], backend=self.kernels)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
 
         mask, is_causal = None, True
@@ -131,9 +130,10 @@ class FeedForward(nn.Module):
         self.w1 = nn.Linear(cfg.dim, hidden, bias=False)  # gate
         self.w2 = nn.Linear(hidden, cfg.dim, bias=False)  # down
         self.w3 = nn.Linear(cfg.dim, hidden, bias=False)  # up
+        self.kernels = cfg.kernels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return self.w2(kernels.swiglu(self.w1(x), self.w3(x), backend=self.kernels))
 
 
 class TransformerBlock(nn.Module):
@@ -141,8 +141,8 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention = Attention(cfg)
         self.feed_forward = FeedForward(cfg)
-        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps, cfg.kernels)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps, cfg.kernels)
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
                 positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -158,7 +158,7 @@ class Transformer(nn.Module):
         self.tok_embeddings: nn.Embedding | None = nn.Embedding(config.vocab_size, config.dim)
         self.layers = nn.ModuleDict({str(i): TransformerBlock(config)
                                      for i in range(config.n_layers)})
-        self.norm: RMSNorm | None = RMSNorm(config.dim, config.norm_eps)
+        self.norm: RMSNorm | None = RMSNorm(config.dim, config.norm_eps, config.kernels)
         self.output: nn.Linear | None = nn.Linear(config.dim, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
@@ -196,13 +196,17 @@ class Transformer(nn.Module):
                 nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
-                positions: torch.Tensor | None = None) -> torch.Tensor:
+                positions: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None) -> torch.Tensor:
         """tokens: (B, T) ids (or (B, T, dim) hidden states on a stage without embeddings).
 
         Returns logits (B, T, vocab) in the compute dtype, or hidden states on a stage without
-        an output layer. `positions` (T,) are the tokens' positions, 0..T-1 by default (the
-        caller keeps them below max_seq_len). With `cache`, their keys and values are stored
-        at those positions and each token attends to every cached position up to its own.
+        an output layer. Given `targets` (B, T) (-100 = no loss), returns instead the mean
+        cross-entropy of predicting them, computed in chunks of tokens by
+        `kernels.fused_linear_cross_entropy` without the logits tensor (an fp32 scalar).
+        `positions` (T,) are the tokens' positions, 0..T-1 by default (the caller keeps them
+        below max_seq_len). With `cache`, their keys and values are stored at those positions
+        and each token attends to every cached position up to its own.
         """
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         T = h.shape[1]
@@ -219,6 +223,11 @@ class Transformer(nn.Module):
             h = block(h, cos_sin, layer_cache, positions)
         if self.norm is not None:
             h = self.norm(h)
+        if targets is not None:
+            if self.output is None:
+                raise ValueError("targets given to a model without an output layer")
+            return kernels.fused_linear_cross_entropy(h, self.output.weight, targets,
+                                                      backend=self.config.kernels)
         return self.output(h) if self.output is not None else h
 
 

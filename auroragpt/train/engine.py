@@ -33,6 +33,9 @@ def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of predicting tokens[:, 1:] from logits of tokens[:, :-1].
 
     logits: (B, S, V) for inputs tokens[:, :-1]; tokens: (B, S + 1), a Megatron-style sample.
+    For engines that only see logits (DeepSpeed: ZeRO-3 gathers the output weight only inside
+    the output layer's own forward); `LocalEngine` passes targets to the model instead, which
+    computes this loss chunk by chunk without the logits (`model.kernels`, auroragpt.kernels).
     """
     targets = tokens[:, 1:]  # (B, S)
     # NOTE: the softmax runs in fp32 even under bf16 autocast: log-probabilities of a large
@@ -164,10 +167,10 @@ class LocalEngine(Engine):
                               enabled=self.dtype == torch.bfloat16)
 
     def _loss(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Mean next-token loss of (mb, S + 1) tokens; the (mb, S, V) logits never exist whole."""
         tokens = tokens.to(self.device, non_blocking=True)
         with self._autocast():
-            logits = self.forward_module(tokens[:, :-1])  # (mb, S, V)
-        return next_token_loss(logits, tokens)
+            return self.forward_module(tokens[:, :-1], targets=tokens[:, 1:])
 
     def train_step(self, micro_batches: list[torch.Tensor], lr: float) -> StepResult:
         set_lr(self.optimizer, lr)
