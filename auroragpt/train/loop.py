@@ -125,7 +125,8 @@ class Trainer:
         self.flops_per_token = flops_per_token(cfg.model)
         self.peak = peak_tflops(device, self.dtype, cfg.train.peak_tflops)
         tokenizer = getattr(data, "tokenizer", None)
-        self.prompts = sample_prompts(data.corpus_names) if tokenizer is not None else []
+        can_sample = tokenizer is not None and engine.can_generate
+        self.prompts = sample_prompts(data.corpus_names) if can_sample else []
 
     @property
     def checkpoints_dir(self) -> Path:

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from auroragpt.config import (
     Config,
     ConfigError,
@@ -24,7 +26,7 @@ from auroragpt.config import (
     load_config,
     save_config,
 )
-from auroragpt.model import build_model
+from auroragpt.model import Transformer, build_model
 from auroragpt.train import checkpoint as ckpt
 from auroragpt.train.engine import Engine, LocalEngine
 from auroragpt.train.loop import RunSummary, Trainer, barrier
@@ -106,7 +108,8 @@ def check_resumable(run_dir: Path, cfg: Config) -> list[str]:
 
 
 def build_engine(model, cfg: Config, world_size: int, device) -> Engine:
-    """Single process without a strategy: `LocalEngine`; otherwise the parallel engines."""
+    """Single process without a strategy: `LocalEngine`; otherwise the parallel engines (which
+    take `model` on the meta device, or built)."""
     if world_size == 1 and cfg.parallel.strategy in ("auto", "none"):
         return LocalEngine(model, cfg.train, device)
     from auroragpt.train.parallel_engines import build_parallel_engine
@@ -142,7 +145,11 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
         if info.is_main:
             print(f"cpu threads: {threads} ({why})", file=sys.stderr)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
-    model = build_model(cfg.model, info.device)
+    if info.world_size == 1 and cfg.parallel.strategy in ("auto", "none"):
+        model = build_model(cfg.model, info.device)
+    else:  # a parallel engine allocates and initialises each rank's own shards only
+        with torch.device("meta"):
+            model = Transformer(cfg.model)
     engine = build_engine(model, cfg, info.world_size, info.device)
     trainer = Trainer(cfg, engine, data, run_dir, info.device, world_size=info.world_size,
                       is_main=info.is_main, progress=progress)
