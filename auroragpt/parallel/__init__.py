@@ -2,10 +2,13 @@
 
 - `ParallelDims`: degrees of each parallel dimension, checked against the world size, and
   the `DeviceMesh` built from them (`dims.py`).
-- `parallelize(model, dims, cfg)`: every torch-native transformation in one fixed order
-  (`parallelize.py`); one module per strategy: `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
+- `parallelize(model, dims, cfg, device)`: every torch-native transformation in one fixed
+  order on a meta-built model, then each rank materialises its own shards (`parallelize.py`);
+  one module per dimension: `tp.py` (tensor), `sp.py` (sequence, Ulysses), `ac.py`
+  (activation checkpointing), `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
 - `checkpoint.py`: sharded saves (torch distributed checkpoint, DeepSpeed ZeRO) that resume
-  at any world size, and the consolidated fp32 weights of any strategy.
+  at any world size (and, for DTensor models, at other tensor-parallel degrees), and the
+  consolidated fp32 weights of any strategy.
 - `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,
   gradients and optimizer state (`memory.py`).
 

@@ -63,7 +63,7 @@ class Engine(ABC):
 
     dp_rank: int = 0  # this rank's index among data-parallel replicas
     dp_size: int = 1  # number of data-parallel replicas (the batch is split over these)
-    can_generate: bool = True  # whether `module` can sample text (not when split by tp or sp)
+    generates_samples: bool = True  # False where no rank holds the whole model (pipeline)
 
     @property
     @abstractmethod

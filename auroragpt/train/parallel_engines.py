@@ -1,11 +1,14 @@
-"""Engines for the data-parallel strategies: ddp, fsdp (FSDP2) and zero1/zero2/zero3 (DeepSpeed).
+"""Engines for the parallel strategies: ddp, fsdp (FSDP2) and zero1/zero2/zero3 (DeepSpeed),
+with tensor (`parallel.tp`) and sequence (`parallel.sp`) parallelism under ddp and fsdp.
 
-They plug into the loop's `Engine` seam (see engine.py): DDP and FSDP keep `LocalEngine`'s step
-and override its hooks; DeepSpeed owns backward, clipping and the update, so its engine
-implements `Engine` whole. How each strategy shards a model lives in `auroragpt.parallel`;
+They plug into the loop's `Engine` seam (see engine.py): the torch engines keep
+`LocalEngine`'s step and override its hooks (`DDPEngine` for plain weights, `DTensorEngine`
+for sharded or tensor-parallel ones); DeepSpeed owns backward, clipping and the update, so its
+engine implements `Engine` whole. How each strategy shards a model lives in `auroragpt.parallel`;
 this module only drives it step by step.
 
-Whatever the strategy, each rank gets global_batch / dp samples per step as micro-batches, every
+Whatever the layout, each rank gets global_batch / dp samples per step as micro-batches (with
+dp = world / (tp x pp x sp); sequence-parallel ranks then keep their slice of each), every
 micro-batch loss is a mean, and the update uses the mean gradient over the whole global batch,
 so the losses equal those of one process running the same global batch.
 """
@@ -59,7 +62,7 @@ class DataParallelEngine(LocalEngine):
         self.sp_rank, self.sp_size = (mesh["sp"].get_local_rank(), dims.sp) if dims.sp > 1 else (0, 1)
         self.tp_size = dims.tp
         # NOTE: sampling text would need whole sequences and whole vocabularies on each rank.
-        self.can_generate = dims.tp == 1 and dims.sp == 1
+        self.generates_samples = dims.tp == 1 and dims.sp == 1
         dtype = resolve_dtype(cfg.train.dtype, device)
         forward_module = parallelize(model, dims, cfg, device, compute_dtype=dtype, mesh=mesh)
         super().__init__(model, cfg.train, device, forward_module=forward_module, prepared=True)
