@@ -1,17 +1,15 @@
 """Activation checkpointing: recompute block activations in backward instead of storing them.
 
 - `full`: a block keeps only its input; backward reruns the whole block first.
-- `selective`: a block keeps the outputs of its matrix multiplies and of attention (the
-  expensive ops) and recomputes the cheap rest (norms, rotary, SiLU, products), which are
-  most of the stored bytes but little of the FLOPs.
+- `selective`: attention and feed-forward keep the outputs of their matrix multiplies and of
+  attention (the expensive ops) and recompute the cheap rest (rotary, SiLU, products), which
+  are many of the stored bytes but little of the FLOPs; norms are stored.
 
 NOTE: the composable `checkpoint` hooks each block in place instead of wrapping it, so
 parameter names (and therefore checkpoints) stay exactly those of the plain model.
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 from torch import nn
@@ -58,6 +56,12 @@ def apply_ac(model: nn.Module, mode: bool | str = "full") -> None:
     mode = resolve_mode(mode)
     if mode == "none":
         return
-    kwargs = {"context_fn": functools.partial(_selective_contexts)} if mode == "selective" else {}
     for block in model.layers.values():
-        checkpoint(block, **kwargs)
+        if mode == "full":
+            checkpoint(block)
+            continue
+        # NOTE: selective hooks the block's attention and feed-forward, not the block: the
+        # block-level hooks of FSDP then run outside the recomputed region, where the caching
+        # of selective checkpointing cannot see them (inside, it stops on their profiler ops).
+        for part in (block.attention, block.feed_forward):
+            checkpoint(part, context_fn=_selective_contexts)

@@ -62,6 +62,7 @@ def test_tp2_x_dp2_on_four_ranks_trains_like_one_process(runs):
     (2, "fsdp", ("parallel.sp=2",)),
     (4, "ddp", ("parallel.tp=2",)),
     (4, "fsdp", ("parallel.tp=2", "parallel.sp=2")),
+    (2, "fsdp", ("parallel.tp=2", "train.activation_checkpointing=selective")),
 ])
 def test_more_layouts_train_like_one_process(runs, nproc, strategy, layout):
     assert_same_training(runs.get("torchrun", nproc, strategy, *layout, *OVERRIDES),
