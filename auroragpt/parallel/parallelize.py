@@ -45,6 +45,14 @@ def check_layout(cfg: Config, dims: ParallelDims) -> None:
             "DeepSpeed cannot hold tensor- or sequence-parallel (DTensor) models; use fsdp, "
             "which shards like ZeRO-3"
         )
+    if cfg.train.compile and (dims.tp > 1 or dims.sp > 1):
+        # NOTE: measured: compiled blocks with tp=2 matched the first step, then drifted
+        # (6.2372 against 6.2249 at step 2), so the combination is refused until understood.
+        raise ConfigError(
+            f"train.compile=true with parallel.tp={dims.tp}, parallel.sp={dims.sp}: not supported "
+            "yet (compiled tensor-parallel blocks drift from the eager numbers); set "
+            "train.compile=false"
+        )
     check_tp(cfg.model, dims.tp)
     check_sp(cfg.model, dims.sp, dims.tp)
 

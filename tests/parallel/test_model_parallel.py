@@ -101,6 +101,8 @@ def layout(world: int, *overrides: str):
      r"parallel.sp=4 x parallel.tp=2 must divide model.n_heads=4"),
     (2, ("parallel.strategy=ddp", "parallel.sp=2", "model.max_seq_len=63"),
      r"parallel.sp=2 x parallel.tp=1 must divide model.max_seq_len=63"),
+    (2, ("parallel.strategy=fsdp", "parallel.tp=2", "train.compile=true"),
+     r"train.compile=true with parallel.tp=2, parallel.sp=1: not supported"),
 ])
 def test_bad_layouts_are_refused_before_any_work(world, overrides, message):
     cfg, dims = layout(world, *overrides)
