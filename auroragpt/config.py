@@ -158,7 +158,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm (0 disables clipping)
     dtype: str = "auto"  # compute dtype: auto | fp32 | bf16 (auto = bf16 on cuda/xpu, else fp32)
     compile: bool = False  # wrap the model in torch.compile
-    activation_checkpointing: bool = False  # recompute block activations in backward
+    activation_checkpointing: bool | str = False  # recompute in backward: full (= true) | selective
     log_every: int = 10  # steps between metric lines
     eval_every: int = 100  # steps between validation losses (0 = never)
     eval_batches: int = 4  # micro-batches per validation pass
@@ -188,6 +188,9 @@ class TrainConfig:
             raise ConfigError(
                 f"train.stop_step={self.stop_step} must lie in [1, train.max_steps={self.max_steps}]"
             )
+        if self.activation_checkpointing not in (True, False, "none", "full", "selective"):
+            raise ConfigError(f"train.activation_checkpointing={self.activation_checkpointing!r}: "
+                              "expected true, false, none, full or selective")
         if self.decay_steps is not None and self.decay_steps <= 0:
             raise ConfigError(f"train.decay_steps={self.decay_steps} must be > 0 or none")
         if self.peak_tflops is not None and self.peak_tflops <= 0:
@@ -226,7 +229,7 @@ class ParallelConfig:
     strategy: str | None = "auto"  # auto | single | ddp | fsdp | zero1 | zero2 | zero3
     tp: int = 1  # tensor-parallel degree
     pp: int = 1  # pipeline-parallel degree
-    sp: bool = False  # sequence parallelism on top of tensor parallelism
+    sp: int = 1  # sequence-parallel degree (Ulysses): ranks splitting each sequence
     deepspeed_config: str | None = None  # path to a user DeepSpeed JSON (zero strategies)
 
     def validate(self) -> None:
@@ -238,10 +241,7 @@ class ParallelConfig:
             raise ConfigError(
                 f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
             )
-        _positive(self, "parallel", "tp", "pp")
-        if self.sp and self.tp == 1:
-            raise ConfigError("parallel.sp=true splits sequences over the tensor-parallel ranks, "
-                              "so it needs parallel.tp > 1")
+        _positive(self, "parallel", "tp", "pp", "sp")
         if self.deepspeed_config is not None and not self.strategy.startswith("zero"):
             raise ConfigError(
                 f"parallel.deepspeed_config={self.deepspeed_config!r} is read only by the "

@@ -82,24 +82,45 @@ class KVCache:
         return self.keys[0].shape[2]
 
 
+class CoreAttention(nn.Module):
+    """Causal (or masked) softmax attention of rotated queries over keys; holds no weights.
+
+    A module of its own so parallelism can wrap it from outside (sequence parallelism
+    exchanges heads for positions around it).
+    """
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                mask: torch.Tensor | None = None, is_causal: bool = True) -> torch.Tensor:
+        """q: (B, nh, T, hd); k, v: (B, nkv, S, hd) with nkv dividing nh -> (B, nh, T, hd)."""
+        # NOTE: grouped-query attention inside SDPA (`enable_gqa`): each kv head serves
+        # nh / nkv query heads without materialising repeated keys and values.
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                              enable_gqa=k.shape[1] != q.shape[1])
+
+
 class Attention(nn.Module):
+    """Grouped-query self-attention with rotary positions.
+
+    Head counts are read from the projections' outputs, never stored: tensor parallelism
+    gives each rank a slice of the heads, and the same code then runs on that slice.
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.n_heads = cfg.n_heads
-        self.n_kv_heads = cfg.kv_heads
         self.head_dim = cfg.head_dim
         self.wq = nn.Linear(cfg.dim, cfg.n_heads * self.head_dim, bias=False)
-        self.wk = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
-        self.wv = nn.Linear(cfg.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(cfg.dim, cfg.kv_heads * self.head_dim, bias=False)
+        self.wv = nn.Linear(cfg.dim, cfg.kv_heads * self.head_dim, bias=False)
         self.wo = nn.Linear(cfg.n_heads * self.head_dim, cfg.dim, bias=False)
         self.kernels = cfg.kernels
+        self.core = CoreAttention()
 
     def forward(self, x: torch.Tensor, cos_sin: torch.Tensor, cache: tuple | None = None,
                 positions: torch.Tensor | None = None) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.wq(x).view(B, T, self.n_heads, self.head_dim)
-        k = self.wk(x).view(B, T, self.n_kv_heads, self.head_dim)
-        v = self.wv(x).view(B, T, self.n_kv_heads, self.head_dim)
+        q = self.wq(x).view(B, T, -1, self.head_dim)  # (B, T, nh, hd)
+        k = self.wk(x).view(B, T, -1, self.head_dim)  # (B, T, nkv, hd)
+        v = self.wv(x).view(B, T, -1, self.head_dim)
         q, k = kernels.apply_rotary(q, k, cos_sin[..., 0], cos_sin[..., 1], backend=self.kernels)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh or nkv, T, hd)
 
@@ -115,10 +136,7 @@ class Attention(nn.Module):
             key_pos = torch.arange(k.shape[2], device=x.device)
             mask, is_causal = key_pos[None, :] <= positions[:, None], False  # (T, max_len)
 
-        # NOTE: grouped-query attention inside SDPA (`enable_gqa`): each kv head serves
-        # n_heads / n_kv_heads query heads without materialising repeated keys and values.
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                             enable_gqa=self.n_kv_heads != self.n_heads)
+        out = self.core(q, k, v, mask, is_causal)  # (B, nh, T, hd)
         out = out.transpose(1, 2).reshape(B, T, -1)  # (B, T, nh * hd)
         return self.wo(out)
 
@@ -150,6 +168,13 @@ class TransformerBlock(nn.Module):
         return h + self.feed_forward(self.ffn_norm(h))
 
 
+def _init_whole(param: torch.Tensor, init_fn, **kwargs) -> None:
+    """Draw `param`'s full shape with `init_fn` and copy the numbers into it."""
+    full = torch.empty(param.shape, dtype=param.dtype, device=param.device)
+    init_fn(full, **kwargs)
+    param.copy_(full)
+
+
 class Transformer(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -172,19 +197,26 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Initialise every parameter in place (call after `to_empty` on a meta-built model)."""
+        """Initialise every parameter in place (call after `to_empty` on a meta-built model).
+
+        Each weight is drawn whole from the global RNG, in a fixed order, then copied into the
+        parameter. NOTE: a sharded parameter (a DTensor, under DTensor's implicit replication)
+        keeps exactly its slice of those numbers, so every layout starts from the weights one
+        process draws, at the cost of one full tensor of scratch memory at a time.
+        """
         std = self.config.init_std
         # residual projections scaled down with depth, as in GPT-2 / torchtitan
         depth_std = std / math.sqrt(2 * self.config.n_layers)
         self.rope = self._rope_table(self.rope.device)
         if self.tok_embeddings is not None:
-            nn.init.normal_(self.tok_embeddings.weight, std=std)
+            _init_whole(self.tok_embeddings.weight, nn.init.normal_, std=std)
         for block in self.layers.values():
             for lin in (block.attention.wq, block.attention.wk, block.attention.wv,
                         block.feed_forward.w1, block.feed_forward.w3):
-                nn.init.trunc_normal_(lin.weight, std=std, a=-3 * std, b=3 * std)
+                _init_whole(lin.weight, nn.init.trunc_normal_, std=std, a=-3 * std, b=3 * std)
             for lin in (block.attention.wo, block.feed_forward.w2):
-                nn.init.trunc_normal_(lin.weight, std=depth_std, a=-3 * depth_std, b=3 * depth_std)
+                _init_whole(lin.weight, nn.init.trunc_normal_, std=depth_std, a=-3 * depth_std,
+                            b=3 * depth_std)
             block.attention_norm.reset_parameters()
             block.ffn_norm.reset_parameters()
         if self.norm is not None:
@@ -193,7 +225,8 @@ class Transformer(nn.Module):
             if self.config.tie_embeddings and self.tok_embeddings is not None:
                 self.output.weight = self.tok_embeddings.weight  # to_empty() unties; tie again
             else:
-                nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
+                _init_whole(self.output.weight, nn.init.trunc_normal_, std=std, a=-3 * std,
+                            b=3 * std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
                 positions: torch.Tensor | None = None,
@@ -209,7 +242,7 @@ class Transformer(nn.Module):
         and each token attends to every cached position up to its own.
         """
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
-        T = h.shape[1]
+        T = tokens.shape[1]  # not h: tensor parallelism may hand on a slice of the sequence
         if positions is not None:
             cos_sin = self.rope[positions]  # (T, hd/2, 2)
         elif T > self.rope.shape[0]:

@@ -1,13 +1,15 @@
 """How many ranks each parallel dimension gets, checked against the world size.
 
 A run's ranks form a grid: pipeline stages x data-parallel replicas x data-parallel shards x
-context (sequence) shards x tensor shards. `ParallelDims` holds the degree of each dimension,
+sequence shards (Ulysses) x tensor shards. `ParallelDims` holds the degree of each dimension,
 refuses degrees that do not multiply to the world size, and builds the matching `DeviceMesh`
 so every strategy module takes its process group from one place.
 
 The data-parallel degree is split in two because sharded and replicated data parallelism can
 be combined (HSDP): `dp_shard` ranks split parameters, gradients and optimizer state among
 themselves (FSDP, ZeRO); `dp_replicate` groups of them hold identical copies (DDP).
+Sequence-parallel ranks hold the same weights and see different positions of the same
+samples, so for gradients they count as data-parallel ranks: the `dp_sp` mesh joins both.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ SHARDED = ("fsdp", "zero1", "zero2", "zero3")
 # Mesh dimensions from outermost to innermost. NOTE: tensor parallelism is innermost so its
 # frequent collectives stay between neighbouring ranks (one node); pipeline is outermost
 # because its point-to-point traffic is the lightest.
-MESH_ORDER = ("pp", "dp_replicate", "dp_shard", "cp", "tp")
+MESH_ORDER = ("pp", "dp_replicate", "dp_shard", "sp", "tp")
+DATA_DIMS = ("dp_replicate", "dp_shard")
 
 
 def resolve_strategy(strategy: str, world_size: int) -> str:
@@ -49,7 +52,7 @@ class ParallelDims:
     world_size: int  # ranks in the job
     dp_replicate: int = 1  # data-parallel groups holding identical copies of the state (DDP)
     dp_shard: int = 1  # data-parallel ranks splitting parameters/gradients/optimizer state
-    cp: int = 1  # context parallelism: ranks splitting one sequence along its length
+    sp: int = 1  # sequence parallelism (Ulysses): ranks splitting one sequence along its length
     tp: int = 1  # tensor parallelism: ranks splitting each weight matrix
     pp: int = 1  # pipeline parallelism: ranks each holding a slice of the layers
 
@@ -58,11 +61,11 @@ class ParallelDims:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"ParallelDims.{name}={value!r}: expected an integer >= 1")
-        product = self.pp * self.dp_replicate * self.dp_shard * self.cp * self.tp
+        product = self.pp * self.dp_replicate * self.dp_shard * self.sp * self.tp
         if product != self.world_size:
             raise ConfigError(
                 f"parallel degrees pp={self.pp} x dp_replicate={self.dp_replicate} x "
-                f"dp_shard={self.dp_shard} x cp={self.cp} x tp={self.tp} = {product}, but the "
+                f"dp_shard={self.dp_shard} x sp={self.sp} x tp={self.tp} = {product}, but the "
                 f"world size is {self.world_size}: the degrees must multiply to the number of ranks"
             )
 
@@ -70,16 +73,17 @@ class ParallelDims:
     def from_config(cls, parallel: ParallelConfig, world_size: int) -> ParallelDims:
         """Degrees for `parallel` on `world_size` ranks; data parallelism takes what is left."""
         strategy = resolve_strategy(parallel.strategy, world_size)
-        model_parallel = parallel.tp * parallel.pp
+        model_parallel = parallel.tp * parallel.pp * parallel.sp
         if world_size % model_parallel:
             raise ConfigError(
-                f"parallel.tp={parallel.tp} x parallel.pp={parallel.pp} = {model_parallel} must "
-                f"divide the world size {world_size}"
+                f"parallel.tp={parallel.tp} x parallel.pp={parallel.pp} x parallel.sp="
+                f"{parallel.sp} = {model_parallel} must divide the world size {world_size}"
             )
         dp = world_size // model_parallel
+        split = dict(tp=parallel.tp, pp=parallel.pp, sp=parallel.sp)
         if strategy in SHARDED:
-            return cls(world_size, dp_shard=dp, tp=parallel.tp, pp=parallel.pp)
-        return cls(world_size, dp_replicate=dp, tp=parallel.tp, pp=parallel.pp)
+            return cls(world_size, dp_shard=dp, **split)
+        return cls(world_size, dp_replicate=dp, **split)
 
     @property
     def dp(self) -> int:
@@ -91,13 +95,22 @@ class ParallelDims:
         return {name: getattr(self, name) for name in MESH_ORDER if getattr(self, name) > 1}
 
     def build_mesh(self, device_type: str):
-        """A `DeviceMesh` over the enabled dimensions (a one-rank `dp_shard` mesh if none is).
+        """A `DeviceMesh` over the enabled dimensions, always with a data-parallel one.
 
         Needs an initialised default process group. Sub-meshes are taken by name, e.g.
-        `mesh["dp_shard"]`; only enabled dimensions are created, so no process groups are made
-        for dimensions of size one.
+        `mesh["tp"]`; only enabled dimensions are created (no process groups for dimensions
+        of size one), except that a run without data parallelism gets a one-rank `dp_shard`.
+        Two flattened 1-D meshes are added: `dp` (all data-parallel ranks: which samples a
+        rank reads) and `dp_sp` (`dp` and `sp` together: over which ranks gradients average).
         """
         from torch.distributed.device_mesh import init_device_mesh
 
-        dims = self.enabled() or {"dp_shard": 1}
-        return init_device_mesh(device_type, tuple(dims.values()), mesh_dim_names=tuple(dims))
+        dims = self.enabled()
+        if not any(name in dims for name in DATA_DIMS):
+            dims = {**{k: v for k, v in dims.items() if k == "pp"}, "dp_shard": 1,
+                    **{k: v for k, v in dims.items() if k != "pp"}}
+        mesh = init_device_mesh(device_type, tuple(dims.values()), mesh_dim_names=tuple(dims))
+        data = tuple(name for name in DATA_DIMS if name in dims)
+        mesh[data]._flatten("dp")
+        mesh[(*data, "sp") if "sp" in dims else data]._flatten("dp_sp")
+        return mesh

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from auroragpt.config import TrainConfig
+from auroragpt.parallel.ac import apply_ac
 from auroragpt.train.optim import build_optimizer, set_lr
 
 
@@ -60,18 +61,6 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def apply_activation_checkpointing(model: nn.Module) -> None:
-    """Recompute every transformer block's activations in backward instead of storing them.
-
-    NOTE: the composable `checkpoint` hooks the block in place instead of wrapping it, so
-    parameter names (and therefore checkpoints) stay exactly those of the plain model.
-    """
-    from torch.distributed._composable import checkpoint
-
-    for block in model.layers.values():
-        checkpoint(block)
-
-
 class Engine(ABC):
     """A model plus its optimizer, as seen by the training loop."""
 
@@ -80,6 +69,7 @@ class Engine(ABC):
     # True when save_sharded holds the whole resumable model and optimizer state, so a
     # checkpoint needs no consolidated weights and a resume reads the shards alone.
     sharded_state: bool = False
+    generates_samples: bool = True  # False where no rank holds the whole model (pipeline)
 
     @property
     @abstractmethod
@@ -127,19 +117,22 @@ class LocalEngine(Engine):
     """One process, one device: autocast, gradient accumulation, clipping and AdamW.
 
     `forward_module` is what runs the forward pass (the model itself, a compiled model, or a
-    DDP/FSDP wrapper supplied by a subclass); `model` is the plain model it wraps.
+    DDP/FSDP wrapper supplied by a subclass); `model` is the plain model it wraps. With
+    `prepared`, `auroragpt.parallel.parallelize` has already applied activation checkpointing
+    and compile (per block); otherwise they are applied here (compile on the whole model).
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device,
-                 forward_module: nn.Module | None = None):
+                 forward_module: nn.Module | None = None, prepared: bool = False):
         self._model = model
         self.cfg = cfg
         self.device = device
         self.dtype = resolve_dtype(cfg.dtype, device)
-        if cfg.activation_checkpointing:
-            apply_activation_checkpointing(model)
         forward_module = forward_module if forward_module is not None else model
-        self.forward_module = torch.compile(forward_module) if cfg.compile else forward_module
+        if not prepared:
+            apply_ac(model, cfg.activation_checkpointing)
+            forward_module = torch.compile(forward_module) if cfg.compile else forward_module
+        self.forward_module = forward_module
         self.optimizer = build_optimizer(model, cfg)
 
     @property
@@ -154,6 +147,10 @@ class LocalEngine(Engine):
 
     def _mean_over_data_parallel(self, value: torch.Tensor) -> torch.Tensor:
         return value
+
+    def _loss_context(self) -> contextlib.AbstractContextManager:
+        """Context around each micro-batch's forward, loss and backward (and eval forward)."""
+        return contextlib.nullcontext()
 
     def _clip_grad_norm(self) -> torch.Tensor:
         # NOTE: an infinite max_norm still returns the norm for logging and scales by exactly 1.
@@ -177,7 +174,7 @@ class LocalEngine(Engine):
         n = len(micro_batches)
         total = torch.zeros((), device=self.device)
         for i, tokens in enumerate(micro_batches):
-            with self._sync_gradients(enabled=i == n - 1):
+            with self._sync_gradients(enabled=i == n - 1), self._loss_context():
                 # NOTE: scaling each micro-batch's mean by 1/n makes the accumulated gradient
                 # that of the mean over the rank's whole batch; data parallel then averages
                 # over ranks, so any split of the global batch gives the same update.
@@ -192,7 +189,9 @@ class LocalEngine(Engine):
 
     @torch.no_grad()
     def eval_loss(self, tokens: torch.Tensor) -> float:
-        return self._mean_over_data_parallel(self._loss(tokens)).item()
+        with self._loss_context():
+            loss = self._loss(tokens)
+        return self._mean_over_data_parallel(loss).item()
 
     # -- state -----------------------------------------------------------------------------------
 

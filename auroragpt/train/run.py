@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 
 from auroragpt.atomic import atomic_path
@@ -37,7 +38,7 @@ from auroragpt.config import (
     load_config,
     save_config,
 )
-from auroragpt.model import build_model
+from auroragpt.model import Transformer, build_model
 from auroragpt.train.engine import Engine, LocalEngine
 from auroragpt.train.lock import RunDirLock, RunDirLockedError
 from auroragpt.train.loop import RunSummary, Trainer, barrier
@@ -97,27 +98,21 @@ def resolve_config(preset: str | None = None, config_file: str | Path | None = N
     return absolute_paths(cfg, Path.cwd())
 
 
-def refuse_unimplemented(cfg: Config) -> None:
-    """No parallel degree may be silently ignored: refuse the ones this version lacks."""
-    p = cfg.parallel
-    asked = [f"parallel.{name}={value}" for name, value, off in
-             (("tp", p.tp, 1), ("pp", p.pp, 1), ("sp", p.sp, False)) if value != off]
-    if asked:
-        raise ConfigError(
-            f"{', '.join(asked)}: tensor, pipeline and sequence parallelism are not implemented "
-            "in this version; set parallel.tp=1 parallel.pp=1 parallel.sp=false (data "
-            "parallelism: parallel.strategy=ddp|fsdp|zero1|zero2|zero3)")
-
-
 def check_batch_split(cfg: Config, world_size: int) -> None:
     """The global batch must split into whole micro-batches on every data-parallel rank;
     checked before any data is prepared."""
-    t = cfg.train
-    per_round = t.micro_batch_size * world_size
+    t, p = cfg.train, cfg.parallel
+    model_parallel = p.tp * p.pp * p.sp
+    if world_size % model_parallel:
+        raise ConfigError(
+            f"parallel.tp={p.tp} x parallel.pp={p.pp} x parallel.sp={p.sp} = {model_parallel} "
+            f"must divide the world size {world_size}")
+    dp = world_size // model_parallel
+    per_round = t.micro_batch_size * dp
     if t.global_batch_size % per_round:
         raise ConfigError(
             f"train.global_batch_size={t.global_batch_size} must be a multiple of "
-            f"train.micro_batch_size={t.micro_batch_size} x {world_size} data-parallel ranks "
+            f"train.micro_batch_size={t.micro_batch_size} x {dp} data-parallel ranks "
             f"= {per_round}")
 
 
@@ -160,7 +155,8 @@ def check_resumable(run_dir: Path, cfg: Config) -> tuple[bool, list[str]]:
 
 
 def build_engine(model, cfg: Config, world_size: int, device) -> Engine:
-    """Single process without a strategy: `LocalEngine`; otherwise the parallel engines."""
+    """Single process without a strategy: `LocalEngine`; otherwise the parallel engines (which
+    take `model` on the meta device, or built)."""
     if world_size == 1 and cfg.parallel.strategy in ("auto", "single"):
         return LocalEngine(model, cfg.train, device)
     from auroragpt.train.parallel_engines import build_parallel_engine
@@ -197,7 +193,6 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
 
     started = time.monotonic()  # train.max_time counts data preparation too
     info = setup()
-    refuse_unimplemented(cfg)
     check_batch_split(cfg, info.world_size)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     lock = RunDirLock(run_dir)
@@ -237,7 +232,11 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, progress: bool, data
         if info.is_main:
             print(f"cpu threads: {threads} ({why})", file=sys.stderr)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
-    model = build_model(cfg.model, info.device)
+    if info.world_size == 1 and cfg.parallel.strategy in ("auto", "none"):
+        model = build_model(cfg.model, info.device)
+    else:  # a parallel engine allocates and initialises each rank's own shards only
+        with torch.device("meta"):
+            model = Transformer(cfg.model)
     engine = build_engine(model, cfg, info.world_size, info.device)
     trainer = Trainer(cfg, engine, data, run_dir, info.device, world_size=info.world_size,
                       is_main=info.is_main, progress=progress, started=started)

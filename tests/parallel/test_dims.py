@@ -53,14 +53,14 @@ def test_data_parallel_degree_is_what_model_parallelism_leaves(strategy, world, 
                                                                shard):
     dims = ParallelDims.from_config(ParallelConfig(strategy=strategy, tp=tp), world)
     assert (dims.dp_replicate, dims.dp_shard, dims.tp) == (replicate, shard, tp)
-    assert dims.dp * dims.tp * dims.pp * dims.cp == world
+    assert dims.dp * dims.tp * dims.pp * dims.sp == world
 
 
 def test_degrees_that_do_not_multiply_to_the_world_size_are_refused():
     with pytest.raises(ConfigError, match=r"dp_shard=2 .* = 4, but the world size is 6"):
         ParallelDims(world_size=6, dp_shard=2, tp=2)
-    with pytest.raises(ConfigError, match="parallel.tp=4 x parallel.pp=1 = 4 must divide the "
-                                          "world size 6"):
+    with pytest.raises(ConfigError, match="parallel.tp=4 x parallel.pp=1 x parallel.sp=1 = 4 "
+                                          "must divide the world size 6"):
         ParallelDims.from_config(ParallelConfig(strategy="ddp", tp=4), 6)
     with pytest.raises(ConfigError, match="ParallelDims.tp=0"):
         ParallelDims(world_size=1, tp=0)
@@ -81,16 +81,7 @@ def test_mesh_on_one_rank_has_a_data_parallel_dimension():
         dist.destroy_process_group()
 
 
-def test_sequence_parallelism_without_tensor_parallelism_is_refused():
-    with pytest.raises(ConfigError, match="parallel.sp=true .* needs parallel.tp > 1"):
-        apply_overrides(get_preset("debug"), ["parallel.sp=true"])
-
-
-def test_tensor_parallelism_is_refused_by_parallelize_with_a_clear_error():
-    from auroragpt.model import build_model
-    from auroragpt.parallel import parallelize
-
-    cfg = apply_overrides(get_preset("debug"), ["parallel.tp=2", "parallel.strategy=fsdp"])
-    dims = ParallelDims.from_config(cfg.parallel, world_size=2)
-    with pytest.raises(ConfigError, match="parallel.tp=2.*data parallelism only"):
-        parallelize(build_model(cfg.model), dims, cfg)
+def test_sequence_parallel_ranks_come_out_of_data_parallelism():
+    dims = ParallelDims.from_config(ParallelConfig(strategy="fsdp", tp=2, sp=2), 8)
+    assert (dims.dp_shard, dims.sp, dims.tp, dims.dp) == (2, 2, 2, 2)
+    assert list(dims.enabled()) == ["dp_shard", "sp", "tp"]

@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 from auroragpt.config import apply_overrides, get_preset
 from auroragpt.distributed import setup, teardown
-from auroragpt.model import build_model
+from auroragpt.model import Transformer
 from auroragpt.parallel import PeakStateBytes
 from auroragpt.train.optim import lr_at
 from auroragpt.train.parallel_engines import build_parallel_engine
@@ -78,8 +78,10 @@ def main() -> None:
     cfg = apply_overrides(get_preset("debug"), [
         f"parallel.strategy={args.strategy}", "train.dtype=fp32",
         f"train.max_steps={args.steps}", *args.overrides])
-    torch.manual_seed(cfg.train.seed)  # every rank builds identical initial weights
-    engine = build_parallel_engine(build_model(cfg.model, info.device), cfg, info.device)
+    torch.manual_seed(cfg.train.seed)  # every rank draws the weights one process would
+    with torch.device("meta"):  # each rank materialises only its own shards
+        model = Transformer(cfg.model)
+    engine = build_parallel_engine(model, cfg, info.device)
     rank = dist.get_rank() if dist.is_initialized() else 0
     if args.resume:
         load(engine, args.resume)
