@@ -232,7 +232,7 @@ def _train_locked(cfg: Config, run_dir: Path, resume: bool, progress: bool, data
         if info.is_main:
             print(f"cpu threads: {threads} ({why})", file=sys.stderr)
     seed_everything(cfg.train.seed)  # identical initial weights on every rank
-    if info.world_size == 1 and cfg.parallel.strategy in ("auto", "none"):
+    if info.world_size == 1 and cfg.parallel.strategy in ("auto", "single"):
         model = build_model(cfg.model, info.device)
     else:  # a parallel engine allocates and initialises each rank's own shards only
         with torch.device("meta"):
