@@ -201,12 +201,20 @@ class ParallelConfig:
     # auto = none on one rank, ddp on more; none = one process, no wrapping; zero1-3 = DeepSpeed
     STRATEGIES: typing.ClassVar[tuple[str, ...]] = (
         "auto", "none", "ddp", "fsdp", "zero1", "zero2", "zero3")
+    PP_SCHEDULES: typing.ClassVar[tuple[str, ...]] = ("gpipe", "1f1b", "interleaved")
 
     strategy: str | None = "auto"  # auto | none | ddp | fsdp | zero1 | zero2 | zero3 (null = none)
     tp: int = 1  # tensor-parallel degree
     pp: int = 1  # pipeline-parallel degree
+    pp_schedule: str = "1f1b"  # gpipe | 1f1b | interleaved (1F1B over virtual stages)
+    pp_virtual_stages: int = 2  # stages per pipeline rank with pp_schedule=interleaved
     sp: bool = False  # sequence parallelism on top of tensor parallelism
     deepspeed_config: str | None = None  # path to a user DeepSpeed JSON (zero strategies)
+
+    @property
+    def stages_per_rank(self) -> int:
+        """Pipeline stages each pipeline rank holds: pp_virtual_stages when interleaved, else 1."""
+        return self.pp_virtual_stages if self.pp_schedule == "interleaved" else 1
 
     def validate(self) -> None:
         if self.strategy is None:  # `parallel.strategy=none` reads as YAML null
@@ -215,7 +223,12 @@ class ParallelConfig:
             raise ConfigError(
                 f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
             )
-        _positive(self, "parallel", "tp", "pp")
+        _positive(self, "parallel", "tp", "pp", "pp_virtual_stages")
+        if self.pp_schedule not in self.PP_SCHEDULES:
+            raise ConfigError(f"parallel.pp_schedule={self.pp_schedule!r}: expected one of "
+                              f"{', '.join(self.PP_SCHEDULES)}")
+        if self.pp_schedule == "interleaved" and self.pp == 1:
+            raise ConfigError("parallel.pp_schedule=interleaved needs parallel.pp > 1")
         if self.sp and self.tp == 1:
             raise ConfigError("parallel.sp=true splits sequences over the tensor-parallel ranks, "
                               "so it needs parallel.tp > 1")
@@ -243,6 +256,13 @@ class Config:
             raise ConfigError(
                 f"parallel.tp={self.parallel.tp} must divide model.n_heads={self.model.n_heads}"
             )
+        p = self.parallel
+        stages = p.pp * p.stages_per_rank
+        if self.model.n_layers % stages:
+            raise ConfigError(
+                f"model.n_layers={self.model.n_layers} must be divisible by parallel.pp"
+                + (" x parallel.pp_virtual_stages" if stages != p.pp else "")
+                + f" = {stages} (each pipeline stage holds as many layers)")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class Engine(ABC):
 
     dp_rank: int = 0  # this rank's index among data-parallel replicas
     dp_size: int = 1  # number of data-parallel replicas (the batch is split over these)
+    generates_samples: bool = True  # False where no rank holds the whole model (pipeline)
 
     @property
     @abstractmethod

@@ -275,7 +275,8 @@ class Trainer:
                 f"loss is {result.loss} at step {self.step}: training diverged; lower train.lr "
                 f"(now {t.lr}) or train.grad_clip, or resume from an earlier checkpoint"
             )
-        if self.prompts and t.sample_every > 0 and (self.step % t.sample_every == 0 or last):
+        if (self.prompts and self.engine.generates_samples and t.sample_every > 0
+                and (self.step % t.sample_every == 0 or last)):
             self._write_samples(logs.samples if logs is not None else None)
         if (t.save_every > 0 and self.step % t.save_every == 0) or last:
             self.save()

@@ -173,6 +173,7 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
     """
     world_size = dist.get_world_size() if dist.is_initialized() else 1
     strategy = resolve_strategy(cfg.parallel.strategy, world_size)
+    dims = ParallelDims.from_config(cfg.parallel, world_size)  # refuses bad degrees up front
     if strategy == "none":
         return LocalEngine(model, cfg.train, device)
     if not dist.is_initialized():
@@ -184,7 +185,10 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
         for name in ("RANK", "LOCAL_RANK"):
             os.environ.setdefault(name, "0")
         os.environ.setdefault("WORLD_SIZE", "1")
-    dims = ParallelDims.from_config(cfg.parallel, world_size)
+    if dims.pp > 1:
+        from auroragpt.train.pipeline_engine import PipelineEngine
+
+        return PipelineEngine(model, cfg, device, dims)
     if strategy in zero.ZERO_STAGES:
         return DeepSpeedEngine(model, cfg, device, dims, zero.ZERO_STAGES[strategy])
     engine_class = {"ddp": DDPEngine, "fsdp": FSDPEngine}[strategy]
