@@ -360,6 +360,9 @@ def _7b() -> Config:
     cfg.train = TrainConfig(max_steps=500_000, global_batch_size=1024, micro_batch_size=1,
                             lr=3e-4, min_lr=3e-5, warmup_steps=2000, save_every=1000,
                             eval_every=1000, sample_every=1000)
+    # NOTE: what `auroragpt plan --preset 7b --machine aurora` recommends: ZeRO-1, no tensor
+    # or pipeline parallelism, no activation checkpointing; fits on one Aurora node (42 GiB of
+    # 57.6 usable per tile), more nodes only shrink the optimizer share.
     cfg.parallel.strategy = "zero1"
     return cfg
 
@@ -372,7 +375,12 @@ def _70b() -> Config:
     cfg.train = TrainConfig(max_steps=500_000, global_batch_size=1024, micro_batch_size=1,
                             lr=1.5e-4, min_lr=1.5e-5, warmup_steps=2000, save_every=500,
                             eval_every=1000, sample_every=1000)
-    cfg.parallel = ParallelConfig(strategy="fsdp", tp=8)
+    # NOTE: the degrees `auroragpt plan --preset 70b --machine aurora --min-nodes` recommends
+    # (docs/parallelism.md): FSDP with activation checkpointing fits from 2 Aurora nodes
+    # (57 of 57.6 usable GiB per tile) and comfortably from 4. tp=8, set here before, splits
+    # a tensor-parallel group across two 12-tile nodes.
+    cfg.train.activation_checkpointing = True
+    cfg.parallel = ParallelConfig(strategy="fsdp")
     return cfg
 
 

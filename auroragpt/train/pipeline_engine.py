@@ -1,11 +1,11 @@
 """The pipeline-parallel engine: a schedule from `torch.distributed.pipelining` owns each step.
 
 Ranks form a (pp x dp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
-same model, keeps only its stages (`auroragpt.parallel.pp`) and wraps each in DDP over its
-data-parallel group when dp > 1. A step hands the schedule the rank's micro-batches: the
-first stage reads the tokens, the last computes the mean next-token loss of each micro-batch,
-and the schedule divides gradients by their number, so the update is the one a single
-process makes on the same global batch. Clipping uses the norm over every stage's
+same model and keeps only its stages (`auroragpt.parallel.pp`). A step hands the schedule the
+rank's micro-batches: the first stage reads the tokens, the last computes the mean next-token
+loss of each micro-batch, and the schedule divides gradients by their number; the gradients
+are then averaged over the data-parallel group in one all-reduce, so the update is the one a
+single process makes on the same global batch. Clipping uses the norm over every stage's
 gradients (summed over the pipeline group), and the loss is sent from the last stage to all.
 """
 
@@ -21,7 +21,6 @@ from torch import nn
 from auroragpt.config import Config, ConfigError
 from auroragpt.model import Transformer
 from auroragpt.parallel import ParallelDims, checkpoint, pp, resolve_strategy
-from auroragpt.parallel.ddp import apply_ddp
 from auroragpt.train.engine import (
     Engine,
     StepResult,
@@ -57,9 +56,12 @@ class PipelineEngine(Engine):
             apply_activation_checkpointing(model)
         self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank)
         self.optimizer = build_optimizer(self.parts.local, cfg.train)
-        runners = [apply_ddp(stage, mesh["dp_replicate"]) if dims.dp > 1 else stage
-                   for stage in self.parts.stages]
-        self._train_stages = self._pipeline_stages(runners)
+        # NOTE: stages are not wrapped in DDP: its reducer cannot follow the several backward
+        # passes per step a schedule makes (torch 2.13 fails rebuilding its buckets), so
+        # `_average_gradients` reduces once after the last one, as DDP's no_sync would.
+        # Training and evaluation get their own PipelineStage objects, because a schedule
+        # sizes its stages' buffers for its own micro-batch count.
+        self._train_stages = self._pipeline_stages(self.parts.stages)
         self._eval_stages = self._pipeline_stages(self.parts.stages)
         self._schedules: dict[tuple[str, int], object] = {}
 
@@ -110,16 +112,28 @@ class PipelineEngine(Engine):
             else:
                 schedule.step(target=tokens, losses=losses)
         loss = torch.stack(losses).mean().item() if losses else None
+        self._average_gradients()
         grad_norm = self._clip_grad_norm()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(loss=self._from_last_stage(loss), grad_norm=float(grad_norm))
 
+    def _average_gradients(self) -> None:
+        """Mean of every gradient over the data-parallel replicas, in one flat all-reduce."""
+        if self.dp_group is None:
+            return
+        grads = [p.grad for p in self.parts.local.parameters() if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, group=self.dp_group)
+        flat /= self.dp_size
+        for grad, mean in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+            grad.copy_(mean.view_as(grad))
+
     def _clip_grad_norm(self) -> torch.Tensor:
         """Clip by the L2 norm of every stage's gradients together, as one process would.
 
-        Gradients are already averaged over data parallel (DDP), so summing the squares over
-        the pipeline group alone gives the global norm.
+        Gradients are already averaged over data parallel, so summing the squares over the
+        pipeline group alone gives the global norm.
         """
         params = [p for p in self.parts.local.parameters() if p.grad is not None]
         local = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else \

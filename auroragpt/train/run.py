@@ -123,7 +123,10 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
     """
     from auroragpt.distributed import setup
 
+    from auroragpt.parallel import ParallelDims
+
     info = setup()
+    ParallelDims.from_config(cfg.parallel, info.world_size)  # bad degrees fail before any work
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
     if resume:
         changed = check_resumable(run_dir, cfg)
