@@ -48,11 +48,12 @@ def register(subparsers) -> None:
 def run_plan(args: argparse.Namespace) -> int:
     from auroragpt.config import ConfigError, apply_overrides, get_preset, load_config
     from auroragpt.parallel import planner
+    from auroragpt.parallel.machines import get_machine
 
     try:
         cfg = load_config(args.config) if args.config else get_preset(args.preset)
         cfg = apply_overrides(cfg, args.overrides)
-        machine = planner.get_machine(args.machine)
+        machine = get_machine(args.machine)
         machine = replace(machine, **{k: v for k, v in (
             ("intra_node_gb_s", args.intra_node_gbs), ("inter_node_gb_s", args.inter_node_gbs))
             if v is not None})

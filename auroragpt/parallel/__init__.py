@@ -6,6 +6,8 @@
   (`parallelize.py`); one module per strategy: `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
 - `checkpoint.py`: sharded saves (torch distributed checkpoint, DeepSpeed ZeRO) that resume
   at any world size, and the consolidated fp32 weights of any strategy.
+- `pp.py`: pipeline stages (split_model) and schedules; `planner.py` + `machines.py`: what
+  fits where, the arithmetic behind `auroragpt plan`.
 - `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,
   gradients and optimizer state (`memory.py`).
 

@@ -1,11 +1,12 @@
 """The pipeline-parallel engine: a schedule from `torch.distributed.pipelining` owns each step.
 
 Ranks form a (pp x dp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
-same model and keeps only its stages (`auroragpt.parallel.pp`). A step hands the schedule the
-rank's micro-batches: the first stage reads the tokens, the last computes the mean next-token
-loss of each micro-batch, and the schedule divides gradients by their number; the gradients
-are then averaged over the data-parallel group in one all-reduce, so the update is the one a
-single process makes on the same global batch. Clipping uses the norm over every stage's
+same model and keeps only its stages (`auroragpt.parallel.pp`); with `fsdp` each stage is
+sharded over its data-parallel group. A step hands the schedule the rank's micro-batches: the
+first stage reads the tokens, the last computes the mean next-token loss of each micro-batch,
+and the schedule divides gradients by their number; the gradients are then averaged over the
+data-parallel group (one all-reduce for ddp, FSDP's reduce-scatter), so the update is the one
+a single process makes on the same global batch. Clipping uses the norm over every stage's
 gradients (summed over the pipeline group), and the loss is sent from the last stage to all.
 """
 
@@ -17,10 +18,12 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 from auroragpt.config import Config, ConfigError
 from auroragpt.model import Transformer
 from auroragpt.parallel import ParallelDims, checkpoint, pp, resolve_strategy
+from auroragpt.parallel.fsdp import apply_fsdp
 from auroragpt.train.engine import (
     Engine,
     StepResult,
@@ -39,26 +42,32 @@ class PipelineEngine(Engine):
     def __init__(self, model: Transformer, cfg: Config, device: torch.device,
                  dims: ParallelDims):
         strategy = resolve_strategy(cfg.parallel.strategy, dims.world_size)
-        if strategy not in ("ddp", "none") or dims.tp > 1 or dims.cp > 1:
+        if strategy not in ("ddp", "fsdp", "none") or dims.tp > 1 or dims.cp > 1:
             raise ConfigError(
-                f"parallel.pp={dims.pp} composes with ddp on the data dimension in this "
-                f"version; got parallel.strategy={cfg.parallel.strategy!r}, "
-                f"parallel.tp={dims.tp}: use parallel.strategy=ddp and parallel.tp=1")
+                f"parallel.pp={dims.pp} composes with ddp or fsdp on the data dimension in "
+                f"this version; got parallel.strategy={cfg.parallel.strategy!r}, "
+                f"parallel.tp={dims.tp}: use ddp or fsdp and parallel.tp=1")
         self.cfg, self.device = cfg, device
         self.dtype = resolve_dtype(cfg.train.dtype, device)
         mesh = dims.build_mesh(device.type)
         self.pp_group = mesh["pp"].get_group()
         pp_rank = mesh["pp"].get_local_rank()
-        self.dp_group = mesh["dp_replicate"].get_group() if dims.dp > 1 else None
-        self.dp_rank = mesh["dp_replicate"].get_local_rank() if dims.dp > 1 else 0
+        self.sharded = strategy == "fsdp" and dims.dp > 1
+        dp_mesh = mesh["dp_shard" if self.sharded else "dp_replicate"] if dims.dp > 1 else None
+        self.dp_group = dp_mesh.get_group() if dp_mesh is not None else None
+        self.dp_rank = dp_mesh.get_local_rank() if dp_mesh is not None else 0
         self.dp_size = dims.dp
         if cfg.train.activation_checkpointing:
             apply_activation_checkpointing(model)
         self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank)
+        if self.sharded:  # each stage its own FSDP root; `parts.local` sees the same shards
+            for stage in self.parts.stages:
+                apply_fsdp(stage, dp_mesh, param_dtype=self.dtype)
         self.optimizer = build_optimizer(self.parts.local, cfg.train)
-        # NOTE: stages are not wrapped in DDP: its reducer cannot follow the several backward
-        # passes per step a schedule makes (torch 2.13 fails rebuilding its buckets), so
-        # `_average_gradients` reduces once after the last one, as DDP's no_sync would.
+        # NOTE: for ddp, stages are not wrapped in DDP: its reducer cannot follow the several
+        # backward passes per step a schedule makes (torch 2.13 fails rebuilding its buckets),
+        # so `_average_gradients` reduces once after the last one, as DDP's no_sync would.
+        # FSDP reduce-scatters on the last backward (PipelineStage drives that itself).
         # Training and evaluation get their own PipelineStage objects, because a schedule
         # sizes its stages' buffers for its own micro-batch count.
         self._train_stages = self._pipeline_stages(self.parts.stages)
@@ -107,10 +116,9 @@ class PipelineEngine(Engine):
         schedule = self._schedule(self.cfg.parallel.pp_schedule, len(micro_batches))
         losses: list[torch.Tensor] = []
         with self._autocast():
-            if self.parts.has_first:
-                schedule.step(tokens[:, :-1], target=tokens, losses=losses)
-            else:
-                schedule.step(target=tokens, losses=losses)
+            # return_outputs=False: the last stage would keep every micro-batch's logits
+            args = (tokens[:, :-1],) if self.parts.has_first else ()
+            schedule.step(*args, target=tokens, losses=losses, return_outputs=False)
         loss = torch.stack(losses).mean().item() if losses else None
         self._average_gradients()
         grad_norm = self._clip_grad_norm()
@@ -120,7 +128,7 @@ class PipelineEngine(Engine):
 
     def _average_gradients(self) -> None:
         """Mean of every gradient over the data-parallel replicas, in one flat all-reduce."""
-        if self.dp_group is None:
+        if self.dp_group is None or self.sharded:
             return
         grads = [p.grad for p in self.parts.local.parameters() if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
@@ -133,11 +141,14 @@ class PipelineEngine(Engine):
         """Clip by the L2 norm of every stage's gradients together, as one process would.
 
         Gradients are already averaged over data parallel, so summing the squares over the
-        pipeline group alone gives the global norm.
+        pipeline group alone gives the global norm (FSDP's shards are summed over their mesh
+        first, by `full_tensor`).
         """
         params = [p for p in self.parts.local.parameters() if p.grad is not None]
         local = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else \
             torch.zeros((), device=self.device)
+        if isinstance(local, DTensor):
+            local = local.full_tensor()
         squares = local.double() ** 2
         dist.all_reduce(squares, group=self.pp_group)
         norm = squares.sqrt().float()
@@ -159,7 +170,7 @@ class PipelineEngine(Engine):
 
     def model_state_dict(self) -> dict[str, torch.Tensor]:
         """Collective: every stage's weights gathered into the plain model's state dict."""
-        local = {name: t.detach().to("cpu", torch.float32).clone()
+        local = {name: _full(t).detach().to("cpu", torch.float32).clone()
                  for name, t in self.parts.local.state_dict().items()}
         gathered: list[dict | None] = [None] * dist.get_world_size(self.pp_group)
         dist.all_gather_object(gathered, local, group=self.pp_group)
@@ -168,8 +179,8 @@ class PipelineEngine(Engine):
         return {name: t for part in gathered for name, t in part.items()}
 
     def load_model_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        own = self.parts.local.state_dict()
-        self.parts.local.load_state_dict({name: state[name] for name in own}, strict=True)
+        own = {name: state[name] for name in self.parts.local.state_dict()}
+        checkpoint.load_torch_full_state_dict(self.parts.local, own)
 
     def optimizer_state_dict(self) -> dict:
         return {}  # each rank's share is in the sharded checkpoint (save_sharded)
@@ -181,4 +192,16 @@ class PipelineEngine(Engine):
         checkpoint.save_torch_state(self.parts.local, self.optimizer, directory)
 
     def load_sharded(self, directory: Path) -> None:
+        # NOTE: every pipeline rank saves its param groups under the same keys
+        # ("param_groups.0.lr"); torch 2.13's DCP keeps one rank's entries and the others come
+        # back without their float hyperparameters. Those come from the config anyway (the
+        # learning rate is set every step), so they are put back after loading.
+        hyper = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         checkpoint.load_torch_state(self.parts.local, self.optimizer, directory)
+        for group, saved in zip(self.optimizer.param_groups, hyper, strict=True):
+            group.update(saved)
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    """The whole tensor behind an FSDP shard (collective over its mesh); plain ones as they are."""
+    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor

@@ -20,8 +20,8 @@ from auroragpt.train.engine import next_token_loss
 FOUR_LAYERS = "model.n_layers=4"  # interleaved: 2 ranks x 2 virtual stages x 1 layer
 
 
-def pipeline_run(runs, nproc: int, *extra: str) -> dict:
-    return runs.get("torchrun", nproc, "ddp", *OVERRIDES, *extra)
+def pipeline_run(runs, nproc: int, *extra: str, strategy: str = "ddp") -> dict:
+    return runs.get("torchrun", nproc, strategy, *OVERRIDES, *extra)
 
 
 def assert_same_run(got: dict, ref: dict) -> None:
@@ -43,8 +43,10 @@ def test_two_stages_match_one_process(runs, schedule):
     assert_same_run(got, reference(runs))
 
 
-def test_pp2_x_dp2_on_four_ranks_matches_one_process(runs):
-    assert_same_run(pipeline_run(runs, 4, "parallel.pp=2"), reference(runs))
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_pp2_x_dp2_on_four_ranks_matches_one_process(runs, strategy):
+    got = pipeline_run(runs, 4, "parallel.pp=2", strategy=strategy)
+    assert_same_run(got, reference(runs))
 
 
 def test_schedules_agree_with_each_other_and_interleaved_with_one_process(runs):

@@ -18,6 +18,7 @@ from test_strategies import OVERRIDES, SAVE, reference
 from auroragpt.config import ConfigError, ModelConfig, count_parameters, get_preset
 from auroragpt.model import build_model
 from auroragpt.parallel import planner
+from auroragpt.parallel.machines import MACHINES
 from auroragpt.train.engine import next_token_loss
 
 # ----------------------------------------------------------------------------------------------
@@ -52,6 +53,20 @@ def test_state_bytes_per_rank_agree_with_measurement(runs, launcher, ranks, stra
     measured = runs.get(launcher, ranks, strategy, *SAVE, *OVERRIDES)["state_bytes"]
     for nbytes in measured:
         assert planned_state(strategy, ranks) == pytest.approx(nbytes, rel=tolerance)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_pipeline_stage_state_agrees_with_measurement(runs, strategy):
+    """PP2 x DP2 on 4 ranks (the pipeline tests' runs): each stage's share of the model, its
+    optimizer, and the two receive buffers of its PipelineStage."""
+    measured = runs.get("torchrun", 4, strategy, *OVERRIDES, "parallel.pp=2")["state_bytes"]
+    model = get_preset("debug").model
+    tokens = 4 * model.max_seq_len  # one micro-batch
+    for rank, nbytes in enumerate(measured):  # ranks 0-1: stage 0, ranks 2-3: stage 1
+        params = planner.device_params(model, pp=2, first=rank < 2, last=rank >= 2)
+        planned = (sum(planner.state_bytes(model, strategy, "fp32", 2, params).values())
+                   + planner.pipeline_buffer_bytes(model, tokens, "fp32"))
+        assert planned == pytest.approx(nbytes, rel=1e-3), rank
 
 
 @pytest.mark.slow
@@ -151,7 +166,7 @@ def test_pipeline_stages_split_the_parameters():
 def test_one_device_without_communication_runs_at_the_assumed_efficiency():
     cfg = get_preset("125m")
     work = planner.workload_from_config(cfg)
-    plan = planner.make_plan(work, planner.Layout(1, "none"), planner.MACHINES["h100"],
+    plan = planner.make_plan(work, planner.Layout(1, "none"), MACHINES["h100"],
                              efficiency=0.5)
     m = cfg.model
     n_matmul = count_parameters(m) - m.vocab_size * m.dim - (2 * m.n_layers + 1) * m.dim
@@ -168,14 +183,14 @@ def test_70b_needs_two_aurora_nodes():
     work = planner.workload_from_config(get_preset("70b"))
     params = count_parameters(work.model)
     assert 16 * params > 12 * 64 * 2**30 * (1 - planner.DEFAULT_HEADROOM)
-    plan = planner.min_nodes(work, planner.MACHINES["aurora"])
+    plan = planner.min_nodes(work, MACHINES["aurora"])
     assert plan.layout.world == 24 and plan.fits
     assert plan.workload.activation_checkpointing
 
 
 def test_longest_sequence_is_the_edge_of_fitting():
     cfg = get_preset("7b")
-    work, machine = planner.workload_from_config(cfg), planner.MACHINES["aurora"]
+    work, machine = planner.workload_from_config(cfg), MACHINES["aurora"]
     layout = planner.layout_from_config(cfg, 24)
     longest = planner.longest_sequence(work, layout, machine)
     fits = lambda n: planner.make_plan(  # noqa: E731
@@ -186,9 +201,9 @@ def test_longest_sequence_is_the_edge_of_fitting():
 def test_bad_degrees_are_refused_with_the_field():
     work = planner.workload_from_config(get_preset("7b"))
     with pytest.raises(ConfigError, match="model.n_layers=32 must be divisible"):
-        planner.make_plan(work, planner.Layout(12, "fsdp", pp=3), planner.MACHINES["aurora"])
+        planner.make_plan(work, planner.Layout(12, "fsdp", pp=3), MACHINES["aurora"])
     with pytest.raises(ConfigError, match="must divide the number of devices 12"):
-        planner.make_plan(work, planner.Layout(12, "fsdp", tp=8), planner.MACHINES["aurora"])
+        planner.make_plan(work, planner.Layout(12, "fsdp", tp=8), MACHINES["aurora"])
 
 
 def test_cli_prints_memory_flops_and_the_longest_sequence():
