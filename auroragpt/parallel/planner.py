@@ -430,8 +430,11 @@ def make_plan(work: Workload, layout: Layout, machine: Machine,
 
 def workload_from_config(cfg: Config, seq_len: int | None = None) -> Workload:
     precision = "fp32" if cfg.train.dtype == "fp32" else "bf16"  # auto is bf16 on accelerators
+    # NOTE: only full checkpointing ("full" or true) is modelled; selective recomputation
+    # (norms and SiLU) is counted as none, an overestimate of its activations.
+    full = cfg.train.activation_checkpointing in (True, "full")
     return Workload(cfg.model, seq_len or cfg.model.max_seq_len, cfg.train.micro_batch_size,
-                    cfg.train.global_batch_size, precision, cfg.train.activation_checkpointing)
+                    cfg.train.global_batch_size, precision, full)
 
 
 def layout_from_config(cfg: Config, world: int) -> Layout:

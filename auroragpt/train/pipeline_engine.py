@@ -57,6 +57,12 @@ class PipelineEngine(Engine):
         self.dp_group = dp_mesh.get_group() if dp_mesh is not None else None
         self.dp_rank = dp_mesh.get_local_rank() if dp_mesh is not None else 0
         self.dp_size = dims.dp
+        if any(p.is_meta for p in model.parameters()):
+            # NOTE: materialised whole before the split, so each stage holds exactly the
+            # weights one process draws with the same seed; stage-only materialisation would
+            # have to reproduce that random stream per stage.
+            model.to_empty(device=device)
+            model.init_weights()
         if cfg.train.activation_checkpointing:
             apply_activation_checkpointing(model)
         self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank)

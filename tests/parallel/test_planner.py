@@ -213,3 +213,10 @@ def test_cli_prints_memory_flops_and_the_longest_sequence():
                  "MFU", "longest sequence that fits, checkpointing on"):
         assert line in out
     assert "fits" in out
+
+
+def test_cli_refuses_an_unknown_machine_with_the_choices(capsys):
+    from auroragpt.cli import main
+
+    assert main(["plan", "--preset", "7b", "--machine", "tpu"]) == 2
+    assert "unknown machine 'tpu': expected one of aurora, a100-40" in capsys.readouterr().err
