@@ -225,12 +225,20 @@ class ParallelConfig:
     # DeepSpeed. NOTE: not `none`, which YAML and our overrides read as null.
     STRATEGIES: typing.ClassVar[tuple[str, ...]] = (
         "auto", "single", "ddp", "fsdp", "zero1", "zero2", "zero3")
+    PP_SCHEDULES: typing.ClassVar[tuple[str, ...]] = ("gpipe", "1f1b", "interleaved")
 
     strategy: str | None = "auto"  # auto | single | ddp | fsdp | zero1 | zero2 | zero3
     tp: int = 1  # tensor-parallel degree
     pp: int = 1  # pipeline-parallel degree
+    pp_schedule: str = "1f1b"  # gpipe | 1f1b | interleaved (1F1B over virtual stages)
+    pp_virtual_stages: int = 2  # stages per pipeline rank with pp_schedule=interleaved
     sp: int = 1  # sequence-parallel degree (Ulysses): ranks splitting each sequence
     deepspeed_config: str | None = None  # path to a user DeepSpeed JSON (zero strategies)
+
+    @property
+    def stages_per_rank(self) -> int:
+        """Pipeline stages each pipeline rank holds: pp_virtual_stages when interleaved, else 1."""
+        return self.pp_virtual_stages if self.pp_schedule == "interleaved" else 1
 
     def validate(self) -> None:
         if self.strategy in (None, "none"):  # `none` reads as YAML null: say what we mean
@@ -241,7 +249,12 @@ class ParallelConfig:
             raise ConfigError(
                 f"parallel.strategy={self.strategy!r}: expected one of {', '.join(self.STRATEGIES)}"
             )
-        _positive(self, "parallel", "tp", "pp", "sp")
+        _positive(self, "parallel", "tp", "pp", "sp", "pp_virtual_stages")
+        if self.pp_schedule not in self.PP_SCHEDULES:
+            raise ConfigError(f"parallel.pp_schedule={self.pp_schedule!r}: expected one of "
+                              f"{', '.join(self.PP_SCHEDULES)}")
+        if self.pp_schedule == "interleaved" and self.pp == 1:
+            raise ConfigError("parallel.pp_schedule=interleaved needs parallel.pp > 1")
         if self.deepspeed_config is not None and not self.strategy.startswith("zero"):
             raise ConfigError(
                 f"parallel.deepspeed_config={self.deepspeed_config!r} is read only by the "
@@ -266,6 +279,13 @@ class Config:
             raise ConfigError(
                 f"parallel.tp={self.parallel.tp} must divide model.n_heads={self.model.n_heads}"
             )
+        p = self.parallel
+        stages = p.pp * p.stages_per_rank
+        if self.model.n_layers % stages:
+            raise ConfigError(
+                f"model.n_layers={self.model.n_layers} must be divisible by parallel.pp"
+                + (" x parallel.pp_virtual_stages" if stages != p.pp else "")
+                + f" = {stages} (each pipeline stage holds as many layers)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -363,6 +383,9 @@ def _7b() -> Config:
     cfg.train = TrainConfig(max_steps=500_000, global_batch_size=1024, micro_batch_size=1,
                             lr=3e-4, min_lr=3e-5, warmup_steps=2000, save_every=1000,
                             eval_every=1000, sample_every=1000)
+    # NOTE: what `auroragpt plan --preset 7b --machine aurora` recommends: ZeRO-1, no tensor
+    # or pipeline parallelism, no activation checkpointing; fits on one Aurora node (42 GiB of
+    # 57.6 usable per tile), more nodes only shrink the optimizer share.
     cfg.parallel.strategy = "zero1"
     return cfg
 
@@ -375,7 +398,12 @@ def _70b() -> Config:
     cfg.train = TrainConfig(max_steps=500_000, global_batch_size=1024, micro_batch_size=1,
                             lr=1.5e-4, min_lr=1.5e-5, warmup_steps=2000, save_every=500,
                             eval_every=1000, sample_every=1000)
-    cfg.parallel = ParallelConfig(strategy="fsdp", tp=8)
+    # NOTE: the degrees `auroragpt plan --preset 70b --machine aurora --min-nodes` recommends
+    # (docs/parallelism.md): FSDP with activation checkpointing fits from 2 Aurora nodes
+    # (57 of 57.6 usable GiB per tile) and comfortably from 4. tp=8, set here before, splits
+    # a tensor-parallel group across two 12-tile nodes.
+    cfg.train.activation_checkpointing = True
+    cfg.parallel = ParallelConfig(strategy="fsdp")
     return cfg
 
 

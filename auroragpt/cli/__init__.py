@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "auroragpt.cli.data",
     "auroragpt.cli.eval",
     "auroragpt.cli.exercises",
+    "auroragpt.cli.plan",
 ]
 
 

@@ -4,8 +4,10 @@
   the `DeviceMesh` built from them (`dims.py`).
 - `parallelize(model, dims, cfg, device)`: every torch-native transformation in one fixed
   order on a meta-built model, then each rank materialises its own shards (`parallelize.py`);
-  one module per dimension: `tp.py` (tensor), `sp.py` (sequence, Ulysses), `ac.py`
-  (activation checkpointing), `ddp.py`, `fsdp.py`, `zero.py` (DeepSpeed).
+  one module per dimension: `tp.py` (tensor), `sp.py` (sequence, Ulysses), `pp.py`
+  (pipeline stages and schedules), `ac.py` (activation checkpointing), `ddp.py`, `fsdp.py`,
+  `zero.py` (DeepSpeed).
+- `planner.py` + `machines.py`: what fits where, the arithmetic behind `auroragpt plan`.
 - Sharded checkpoints of these strategies (and consolidated weights) live in
   `auroragpt.checkpoint` (`sharded.py`, `consolidate.py`), beside this package.
 - `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,

@@ -37,8 +37,6 @@ from auroragpt.parallel.tp import apply_tp, check_tp
 def check_layout(cfg: Config, dims: ParallelDims) -> None:
     """Every refusal a layout can earn, raised before any model is built."""
     strategy = resolve_strategy(cfg.parallel.strategy, dims.world_size)
-    if dims.pp > 1:
-        raise ConfigError(f"parallel.pp={dims.pp}: pipeline parallelism is not in this version")
     if strategy.startswith("zero") and (dims.tp > 1 or dims.sp > 1):
         raise ConfigError(
             f"parallel.strategy={strategy} with parallel.tp={dims.tp}, parallel.sp={dims.sp}: "

@@ -224,6 +224,10 @@ def build_parallel_engine(model: nn.Module, cfg: Config, device: torch.device) -
         for name in ("RANK", "LOCAL_RANK"):
             os.environ.setdefault(name, "0")
         os.environ.setdefault("WORLD_SIZE", "1")
+    if dims.pp > 1:
+        from auroragpt.train.pipeline_engine import PipelineEngine
+
+        return PipelineEngine(model, cfg, device, dims)
     if strategy in zero.ZERO_STAGES:
         return DeepSpeedEngine(model, cfg, device, dims, zero.ZERO_STAGES[strategy])
     plain_weights = strategy == "ddp" and dims.tp == 1

@@ -1,7 +1,7 @@
 """One rank of the parallel-training tests, started by torchrun, mpiexec or plain python.
 
-Trains the debug model for a few steps on synthetic, learnable sequences under the strategy
-given, then rank 0 writes a JSON report: per-step loss and gradient norm, the final weights
+Trains the debug model (or `--preset`) for a few steps on synthetic, learnable sequences under
+the strategy given, then rank 0 writes a JSON report: per-step loss and gradient norm, the final weights
 (safetensors) and every rank's measured training-state bytes. A single process with
 `--strategy single` is the reference every strategy is compared with.
 
@@ -66,6 +66,7 @@ def load(engine, directory: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--strategy", required=True)
+    parser.add_argument("--preset", default="debug", help="the model and batch to start from")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--out", type=Path, required=True, help="report directory")
     parser.add_argument("--save-at", type=int, help="save a checkpoint after this many steps")
@@ -75,7 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     info = setup(timeout_s=300)
-    cfg = apply_overrides(get_preset("debug"), [
+    cfg = apply_overrides(get_preset(args.preset), [
         f"parallel.strategy={args.strategy}", "train.dtype=fp32",
         f"train.max_steps={args.steps}", *args.overrides])
     torch.manual_seed(cfg.train.seed)  # every rank draws the weights one process would

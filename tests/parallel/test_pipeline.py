@@ -1,0 +1,171 @@
+"""Pipeline parallelism against one plain process, and its refusals.
+
+Multi-rank runs train the debug model for 10 steps under torchrun (gloo) with the strategy
+tests' batch (16 sequences, micro-batches of 4, clipping at 0.5, so some steps clip) and must
+reproduce the one-process reference: its losses, gradient norms and final weights. The split itself is checked in process: chaining a rank's stages reproduces the plain
+model's logits and gradients.
+"""
+
+import pytest
+import torch
+from parallel_helpers import auroragpt_command, child_env
+from safetensors.torch import load_file
+from test_strategies import LOSS_RTOL, OVERRIDES, SAVE, WEIGHT_ATOL, assert_same_weights, reference
+
+from auroragpt.config import ConfigError, ParallelConfig, apply_overrides, get_preset
+from auroragpt.model import build_model
+from auroragpt.parallel import ParallelDims, pp
+from auroragpt.train.engine import next_token_loss
+
+FOUR_LAYERS = "model.n_layers=4"  # interleaved: 2 ranks x 2 virtual stages x 1 layer
+
+
+def pipeline_run(runs, nproc: int, *extra: str, strategy: str = "ddp") -> dict:
+    return runs.get("torchrun", nproc, strategy, *OVERRIDES, *extra)
+
+
+def assert_same_run(got: dict, ref: dict) -> None:
+    """Losses, gradient norms and final weights (all of the reference's names) as `ref`'s."""
+    torch.testing.assert_close(torch.tensor(got["losses"]), torch.tensor(ref["losses"]),
+                               rtol=LOSS_RTOL, atol=0)
+    torch.testing.assert_close(torch.tensor(got["grad_norms"]),
+                               torch.tensor(ref["grad_norms"]), rtol=1e-4, atol=0)
+    weights = load_file(str(got["dir"] / "final.safetensors"))
+    expected = load_file(str(ref["dir"] / "final.safetensors"))
+    assert sorted(weights) == sorted(expected)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(weights[name], tensor, atol=WEIGHT_ATOL, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("schedule", ["1f1b", "gpipe"])
+def test_two_stages_match_one_process(runs, schedule):
+    got = pipeline_run(runs, 2, "parallel.pp=2", f"parallel.pp_schedule={schedule}")
+    assert_same_run(got, reference(runs))
+
+
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_pp2_x_dp2_on_four_ranks_matches_one_process(runs, strategy):
+    got = pipeline_run(runs, 4, "parallel.pp=2", strategy=strategy)
+    assert_same_run(got, reference(runs))
+
+
+def test_schedules_agree_with_each_other_and_interleaved_with_one_process(runs):
+    """Interleaved 1F1B (2 ranks x 2 virtual stages) on a 4-layer model against its own
+    one-process reference, and against GPipe and 1F1B on the same model."""
+    ref = runs.get("python", 1, "none", *SAVE, *OVERRIDES, FOUR_LAYERS)
+    runs_by_schedule = {s: pipeline_run(runs, 2, "parallel.pp=2", FOUR_LAYERS,
+                                        f"parallel.pp_schedule={s}")
+                        for s in ("interleaved", "gpipe")}
+    for got in runs_by_schedule.values():
+        assert_same_run(got, ref)
+    torch.testing.assert_close(torch.tensor(runs_by_schedule["interleaved"]["losses"]),
+                               torch.tensor(runs_by_schedule["gpipe"]["losses"]),
+                               rtol=1e-6, atol=0)
+    assert ref["losses"][-1] < ref["losses"][0] - 0.1  # the comparison covers real learning
+
+
+@pytest.mark.slow
+def test_tiny_preset_as_pp2_x_dp2_matches_one_process(runs):
+    """The tiny preset (4 layers, width 256) on 4 ranks: 2 stages x 2 replicas, 3 steps."""
+    tiny = ("--preset", "tiny", "--steps", "3", "train.micro_batch_size=4")
+    ref = runs.get("python", 1, "none", *tiny)
+    assert_same_run(runs.get("torchrun", 4, "ddp", *tiny, "parallel.pp=2"), ref)
+
+
+@pytest.mark.slow
+def test_resume_a_pipeline_run_from_its_checkpoint(runs):
+    """Steps 6-10 after resuming a PP=2 checkpoint equal the uninterrupted reference's."""
+    saved = runs.get("torchrun", 2, "ddp", *SAVE, *OVERRIDES, "parallel.pp=2")
+    resumed = runs.get("torchrun", 2, "ddp", "--resume", str(saved["dir"] / "checkpoint"),
+                       "--resume-step", "5", *OVERRIDES, "parallel.pp=2")
+    ref = reference(runs)
+    torch.testing.assert_close(torch.tensor(resumed["losses"]),
+                               torch.tensor(ref["losses"][5:]), rtol=1e-6, atol=0)
+    assert_same_weights(resumed["dir"] / "final.safetensors", ref["dir"] / "final.safetensors")
+
+
+# ----------------------------------------------------------------------------------------------
+# The split, in process
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pp_degree, virtual", [(2, 1), (2, 2), (4, 1)])
+def test_chained_stages_give_the_plain_model_logits_and_gradients(pp_degree, virtual):
+    cfg = get_preset("debug").model
+    cfg.n_layers = 4
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    plain = build_model(cfg)
+    plain.load_state_dict(model.state_dict())
+    tokens = torch.randint(0, cfg.vocab_size, (3, 17))
+
+    ranks = [pp.split_model(model, r, pp_degree, virtual) for r in range(pp_degree)]
+    stages = sorted((i, s) for rank in ranks for i, s in zip(rank.indices, rank.stages,
+                                                             strict=True))
+    assert [i for i, _ in stages] == list(range(pp_degree * virtual))
+    hidden = tokens[:, :-1]
+    for _, stage in stages:
+        hidden = stage(hidden)
+    next_token_loss(hidden, tokens).backward()
+    expected = plain(tokens[:, :-1])
+    next_token_loss(expected, tokens).backward()
+    torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+
+    names = [name for rank in ranks for name in rank.local.state_dict()]
+    assert sorted(names) == sorted(plain.state_dict())  # each weight on exactly one rank
+    plain_grads = dict(plain.named_parameters())
+    for rank in ranks:
+        for name, param in rank.local.named_parameters():
+            torch.testing.assert_close(param.grad, plain_grads[name].grad, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Refusals, before any work
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["parallel.pp=4"], r"model.n_layers=2 must be divisible by parallel.pp = 4"),
+    (["parallel.pp=2", "parallel.pp_schedule=interleaved"],
+     r"model.n_layers=2 must be divisible by parallel.pp x parallel.pp_virtual_stages = 4"),
+    (["parallel.pp_schedule=interleaved"], r"interleaved needs parallel.pp > 1"),
+    (["parallel.pp_schedule=zb"], r"parallel.pp_schedule='zb': expected one of gpipe, 1f1b"),
+])
+def test_bad_pipeline_configs_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(get_preset("debug"), overrides)
+
+
+def test_degrees_not_multiplying_to_the_world_size_are_refused():
+    with pytest.raises(ConfigError, match=r"parallel.pp=2 = 2 must divide the world size 3"):
+        ParallelDims.from_config(ParallelConfig(strategy="ddp", pp=2), 3)
+
+
+def test_tied_embeddings_across_stages_are_refused():
+    cfg = get_preset("debug").model
+    cfg.tie_embeddings = True
+    with pytest.raises(ConfigError, match="tie_embeddings=true shares one weight"):
+        pp.split_model(build_model(cfg, "meta"), 0, 2)
+
+
+@pytest.mark.parametrize("schedule, n_micro, message", [
+    ("1f1b", 1, r"needs at least parallel.pp=2 micro-batches per step"),
+    ("interleaved", 3, r"needs a multiple of parallel.pp=2"),
+])
+def test_too_few_micro_batches_are_refused(schedule, n_micro, message):
+    parallel = ParallelConfig(strategy="ddp", pp=2, pp_schedule=schedule)
+    with pytest.raises(ConfigError, match=message):
+        pp.check_micro_batches(parallel, n_micro)
+
+
+def test_train_on_one_process_with_pp_fails_with_the_degree(tmp_path):
+    """`auroragpt train` refuses parallel.pp=2 in one process before preparing any data."""
+    import subprocess
+
+    proc = subprocess.run([*auroragpt_command("python", 1), "train", "--preset", "debug",
+                           "--run-dir", str(tmp_path / "run"), "parallel.pp=2",
+                           "data.cache_dir=" + str(tmp_path / "cache")],
+                          env=child_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "parallel.pp=2 = 2 must divide the world size 1" in proc.stderr
+    assert not (tmp_path / "cache").exists()

@@ -1,0 +1,47 @@
+"""`auroragpt train` with two pipeline stages: the training loop's own losses, validation
+losses and checkpoint against one process running the same command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def run_train(prefix: list[str], run_dir: Path, cache: Path, *overrides: str) -> list[dict]:
+    args = ["-m", "auroragpt.cli", "train", "--preset", "debug", "--run-dir", str(run_dir),
+            "--no-progress", f"data.cache_dir={cache}", "train.max_steps=4",
+            "train.eval_every=2", "train.sample_every=2", "train.log_every=1",
+            "train.cpu_threads=1", "train.dtype=fp32", *overrides]
+    done = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_pipeline_stages_train_validate_and_save_like_one_process(tmp_path, data_cache):
+    one = run_train([sys.executable], tmp_path / "one", data_cache)
+    two = run_train([str(TORCHRUN), "--standalone", "--nproc_per_node", "2"], tmp_path / "two",
+                    data_cache, "parallel.pp=2", "parallel.pp_schedule=1f1b")
+    assert [r["step"] for r in two] == [1, 2, 3, 4]
+    for a, b in zip(one, two, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-6)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
+        assert ("val_loss" in b) == ("val_loss" in a)
+        if "val_loss" in a:
+            assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-6)
+    assert "val_loss" in two[1] and "val_loss" in two[3]
+    saved = tmp_path / "{}" / "checkpoints" / "global_step4" / "model.safetensors"
+    want, got = load_file(str(saved).format("one")), load_file(str(saved).format("two"))
+    assert want.keys() == got.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-5, msg=name)
+    # no rank holds the whole model, so the pipeline run writes no text samples
+    assert (tmp_path / "one" / "samples.jsonl").read_text()
+    assert not (tmp_path / "two" / "samples.jsonl").read_text()
