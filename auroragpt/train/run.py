@@ -190,7 +190,6 @@ def train(cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
     Joins the distributed job through `auroragpt.distributed.setup()` (single process: no group).
     """
     from auroragpt.distributed import setup
-    from auroragpt.parallel import ParallelDims
 
     started = time.monotonic()  # train.max_time counts data preparation too
     info = setup()

@@ -133,7 +133,7 @@ def test_both_rope_fields_import_as_transformers_reads_them(make_run, tmp_path):
     plain = {"rope_type": "default", "rope_theta": 5e5}
     out, _ = _edited_export(make_run, tmp_path, rope_theta=5e5, rope_parameters=plain,
                             rope_scaling={"type": "default"})
-    model, _ = load_checkpoint(import_hf(out, tmp_path / "ours"))
+    model, _ = load_model(import_hf(out, tmp_path / "ours"))
     assert model.config.rope_theta == 5e5
     hf = transformers.LlamaForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     tokens = torch.randint(0, model.config.vocab_size, (1, 48))
