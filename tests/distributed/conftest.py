@@ -10,3 +10,7 @@ def clean_environ(monkeypatch):
     for name in LAUNCHER_VARS:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+# The fake cluster of scripts/fake_cluster.sh, shared by tests/distributed/test_multihost_*.py.
+from fake_cluster import fake_cluster  # noqa: E402,F401
