@@ -16,7 +16,9 @@
 #   - /etc/hosts listing every host (`ip netns exec` binds /etc/netns/NS/hosts over it);
 #   - node-local storage: STATE/node-local is that host's own STATE/disks/NAME-hI, as a
 #     compute node's local SSD is the same path with different contents on every node;
-#   - a CPU cgroup (where cgroup v1's cpu controller is writable), for `throttle`.
+#   - a CPU cgroup (where cgroup v1's cpu controller is writable), for `throttle`; it is
+#     bound at STATE/cgroup so that a process on one host (mpiexec) can start processes in
+#     another host's cgroup (`ip netns exec` hides /sys/fs/cgroup).
 # The file system is otherwise shared, as a parallel file system is on a real cluster.
 #
 # The node file (PBS style, one host per line) is STATE/nodefile, with STATE =
@@ -110,6 +112,10 @@ cmd_up() {
             mkdir -p "$(cgroup_dir "$NAME")/$host"
         fi
     done
+    if [[ -d $(cgroup_dir "$NAME") ]]; then
+        mkdir -p "$state/cgroup"
+        mount --bind "$(cgroup_dir "$NAME")" "$state/cgroup"
+    fi
     printf '%s\n' "${hosts[@]}" >"$state/nodefile.tmp"
     mv "$state/nodefile.tmp" "$state/nodefile"
     trap - ERR INT TERM
@@ -132,8 +138,9 @@ cmd_down() {
 # Kill every process on the cluster's hosts, then remove hosts, bridge, cgroups and state.
 # Idempotent: each step skips what is already gone.
 teardown() {
-    local name=$1 host pids cg
+    local name=$1 host pids cg state
     cg=$(cgroup_dir "$name")
+    state=$(state_dir "$name")
     local hosts
     hosts=$(cluster_hosts "$name")
     for host in $hosts; do
@@ -147,6 +154,8 @@ teardown() {
             if [[ -n $pids ]]; then kill -KILL $pids 2>/dev/null || true; fi
         done
     fi
+    # Before anything under STATE is removed: never delete through the cgroup file system.
+    if mountpoint -q "$state/cgroup" 2>/dev/null; then umount -l "$state/cgroup"; fi
     for host in $hosts; do
         ip netns del "$host" 2>/dev/null || true
     done
@@ -164,7 +173,11 @@ teardown() {
         done
         rmdir "$cg" 2>/dev/null || echo "fake_cluster.sh: could not remove $cg" >&2
     fi
-    rm -rf "$(state_dir "$name")"
+    if mountpoint -q "$state/cgroup" 2>/dev/null; then
+        echo "fake_cluster.sh: $state/cgroup is still mounted; leaving $state" >&2
+    else
+        rm -rf "$state"
+    fi
 }
 
 # enter LOGIN HOST CMD...: run CMD on HOST (LOGIN=1: with a fresh login environment, as ssh).
@@ -177,10 +190,8 @@ cmd_enter() {
         grep -qx "$host" || die "unknown host '$host': not a host of a running fake cluster"
     local state
     state=$(state_dir "$name")
-    local cg
-    cg=$(cgroup_dir "$name")/$host
-    # Joined before `ip netns exec`, which hides /sys/fs/cgroup behind a fresh /sys.
-    if [[ -d $cg ]]; then echo $$ >"$cg/cgroup.procs"; fi
+    # Through STATE/cgroup: called from inside a host (mpiexec), /sys/fs/cgroup is hidden.
+    if [[ -d $state/cgroup/$host ]]; then echo $$ >"$state/cgroup/$host/cgroup.procs"; fi
     local env_prefix=()
     if [[ $login == 1 ]]; then
         env_prefix=(env -i "HOME=${HOME:-/root}" "USER=$(id -un)" "LOGNAME=$(id -un)"
@@ -212,9 +223,10 @@ cmd_throttle() {
     local host=${1:-} percent=${2:-}
     [[ -n $host && -n $percent ]] || die "throttle: expected HOST and PERCENT (1-100) or off"
     local cg
-    cg=$(cgroup_dir "${host%-h*}")/$host
-    [[ -d $cg ]] || unsupported "throttle: no CPU cgroup for '$host' (not a host of a" \
-        "running cluster, or no writable cgroup v1 cpu controller at $CGROUP_ROOT)"
+    cg=$(state_dir "${host%-h*}")/cgroup/$host
+    [[ $host =~ -h[0-9]+$ && -d $cg ]] || unsupported "throttle: no CPU cgroup for '$host'" \
+        "(not a host of a running cluster, or no writable cgroup v1 cpu controller at" \
+        "$CGROUP_ROOT)"
     if [[ $percent == off ]]; then
         echo -1 >"$cg/cpu.cfs_quota_us"
     elif [[ $percent =~ ^[1-9][0-9]?$|^100$ ]]; then

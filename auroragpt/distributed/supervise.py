@@ -3,15 +3,18 @@ fails, say which rank on which host.
 
 MPICH's Hydra reports a rank that dies by host and pid only ("BAD TERMINATION ... PID 15063
 RUNNING AT node2 ... EXIT CODE: 9"), which on a job of hundreds of ranks leaves the reader to
-guess the rank. `auroragpt launch --machine mpich` therefore starts each rank's command under
-this small parent. It passes signals on to the command and, when the command fails, prints
+guess the rank; and a rank that exits with an error does not end the job at all: the other
+ranks wait for it in their next collective, or for ever in MPI_Finalize. So `auroragpt launch
+--machine mpich` starts each rank's command under this small parent. It passes signals on to
+the command and, when the command fails, prints
 
     auroragpt launch: rank 3 (local 1) on node2, pid 15063: killed by signal 9 (SIGKILL)
 
-then ends the same way (the same exit status, or the same signal), so mpiexec sees what it
-would have seen without it. It imports no torch: one small process per rank. The command
-dies with it (PR_SET_PDEATHSIG), so killing the parent, as mpiexec's clean-up does, leaves no
-orphan behind.
+and ends the whole job as MPI_Abort would: it sends Hydra the PMI-1 `abort` command on the
+rank's PMI socket (PMI_FD), with the command's exit status (128 + N for signal N), which
+mpiexec then returns. Without a PMI socket it ends the way the command did. It imports no
+torch: one small process per rank. The command dies with it (PR_SET_PDEATHSIG), so killing
+the parent, as mpiexec's clean-up does, leaves no orphan behind.
 """
 
 from __future__ import annotations
@@ -83,13 +86,28 @@ def _say(message: str) -> None:
     os.write(2, f"auroragpt launch: {message}\n".encode())
 
 
+def abort_job(exit_code: int, env: Mapping[str, str]) -> bool:
+    """Ask the process manager to end every rank, as MPI_Abort does; False if there is no way.
+
+    The PMI-1 wire command, exactly as MPICH's own ranks send it: `cmd=abort exitcode=N`.
+    """
+    try:
+        os.write(int(env["PMI_FD"]), f"cmd=abort exitcode={exit_code}\n".encode())
+    except (KeyError, ValueError, OSError):
+        return False
+    return True
+
+
 def main(argv: list[str]) -> None:
     cmd = argv[1:] if argv[:1] == ["--"] else argv
     if not cmd:
         sys.exit("usage: python -m auroragpt.distributed.supervise -- CMD [ARGS...]")
     status = supervise(cmd)
+    if status != 0:
+        abort_job(128 - status if status < 0 else status, os.environ)
     if status < 0:  # end by the same signal, so the launcher reports what really happened
-        signal.signal(-status, signal.SIG_DFL)
+        if -status != signal.SIGKILL:
+            signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
     sys.exit(status)
 

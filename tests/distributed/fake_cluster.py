@@ -60,15 +60,23 @@ class FakeCluster:
         path.write_text("".join(f"{host}\n" for host in self.hosts[:nodes]))
         return path
 
-    def run_job(self, command: list[str], nodefile: Path, timeout: float = 300,
-                cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    def run_job(self, command: list[str], nodefile: Path,
+                timeout: float = 300) -> subprocess.CompletedProcess:
         """Run `command` on the first host as a PBS job script would, with PBS_NODEFILE set and
         Hydra told to reach the other hosts through the fake cluster's ssh."""
-        job_env = self.env(PBS_NODEFILE=str(nodefile), HYDRA_LAUNCHER="ssh",
-                           HYDRA_LAUNCHER_EXEC=str(SSH), **env)
-        return subprocess.run(["bash", str(SCRIPT), "exec", self.hosts[0], *command],
-                              env=job_env, cwd=cwd, capture_output=True, text=True,
+        return subprocess.run(*self._job(command, nodefile), capture_output=True, text=True,
                               timeout=timeout)
+
+    def start_job(self, command: list[str], nodefile: Path) -> subprocess.Popen:
+        """`run_job`, running: stdout and stderr are pipes of text."""
+        args, kwargs = self._job(command, nodefile)
+        return subprocess.Popen(args, **kwargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def _job(self, command: list[str], nodefile: Path) -> tuple[list[str], dict]:
+        env = self.env(PBS_NODEFILE=str(nodefile), HYDRA_LAUNCHER="ssh",
+                       HYDRA_LAUNCHER_EXEC=str(SSH))
+        return ["bash", str(SCRIPT), "exec", self.hosts[0], *command], {"env": env}
 
     def pids(self, host: str) -> list[int]:
         """Processes running on `host` now."""

@@ -6,8 +6,9 @@ Modes (argv[1]):
 - hang R: every rank beats a 2 s watchdog for three steps; rank R then blocks in
   `stuck_in_step` while the others wait for it in a barrier.
 - die R: after three barriers rank R kills itself with SIGKILL; the others wait for it.
-- straggle: eight steps of the same fixed CPU work on every rank, timed without the
-  collective; prints the straggler report of every gather step (every 4 steps).
+- straggle GO: prints a ready line per rank, waits until the file GO exists (the test slows a
+  host meanwhile), then runs eight steps of the same fixed CPU work on every rank, timed
+  without the collective; prints the straggler report of every gather step (every 4 steps).
 """
 
 import os
@@ -65,17 +66,23 @@ def die(dead_rank: int) -> None:
     teardown()
 
 
-def straggle() -> None:
+def straggle(go_file: str) -> None:
     info = setup(timeout_s=300)
     torch.set_num_threads(1)
-    a = torch.randn(96, 96)
+    emit({"ready": info.rank})
+    if info.rank == 0:
+        while not os.path.exists(go_file):
+            time.sleep(0.05)
+    dist.barrier()
+    # ~40 ms of one core per step: far more than a 2 % CPU cap allows in a 100 ms period
+    a = torch.randn(192, 192) / 192**0.5
     monitor = StragglerMonitor(every_n=4, threshold=0.2)
     reports = {}
     for step in range(1, 9):
         dist.barrier()  # start every step together
         t0 = time.perf_counter()
         for _ in range(40):
-            a = torch.tanh(a @ a)
+            a = torch.tanh(a @ a)  # (192, 192), stays bounded
         found = monitor.record(step, time.perf_counter() - t0)
         if found:
             reports[step] = [(s.rank, s.host) for s in found]
@@ -85,5 +92,8 @@ def straggle() -> None:
 
 
 if __name__ == "__main__":
-    mode, args = sys.argv[1], [int(a) for a in sys.argv[2:]]
-    {"layout": layout, "hang": hang, "die": die, "straggle": straggle}[mode](*args)
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "straggle":
+        straggle(*args)
+    else:
+        {"layout": layout, "hang": hang, "die": die}[mode](*map(int, args))
