@@ -2,6 +2,7 @@
 
 import pytest
 from distributed_helpers import LAUNCHER_VARS
+from fake_cluster import fake_cluster  # noqa: F401  (session fixture of test_multihost_*.py)
 
 
 @pytest.fixture
@@ -10,7 +11,3 @@ def clean_environ(monkeypatch):
     for name in LAUNCHER_VARS:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
-
-
-# The fake cluster of scripts/fake_cluster.sh, shared by tests/distributed/test_multihost_*.py.
-from fake_cluster import fake_cluster  # noqa: E402,F401
