@@ -64,8 +64,8 @@ class FakeCluster:
                 timeout: float = 300) -> subprocess.CompletedProcess:
         """Run `command` on the first host as a PBS job script would, with PBS_NODEFILE set and
         Hydra told to reach the other hosts through the fake cluster's ssh."""
-        return subprocess.run(*self._job(command, nodefile), capture_output=True, text=True,
-                              timeout=timeout)
+        args, kwargs = self._job(command, nodefile)
+        return subprocess.run(args, **kwargs, capture_output=True, text=True, timeout=timeout)
 
     def start_job(self, command: list[str], nodefile: Path) -> subprocess.Popen:
         """`run_job`, running: stdout and stderr are pipes of text."""
