@@ -9,7 +9,7 @@ import sys
 
 from auroragpt.cli.args import positive_int
 
-MACHINES = ("auto", "aurora", "polaris", "local")
+MACHINES = ("auto", "aurora", "polaris", "mpich", "local")
 
 
 def register(subparsers) -> None:
@@ -18,8 +18,9 @@ def register(subparsers) -> None:
         help="start a command on every rank (mpiexec in PBS, srun in Slurm, torchrun locally)",
         description="Run CMD on every rank of this job. Inside PBS the hosts come from "
                     "PBS_NODEFILE; Aurora and Polaris get ALCF's CPU binding and network "
-                    "environment. Example: auroragpt launch --machine aurora -- auroragpt "
-                    "train --preset 7b",
+                    "environment; mpich (any cluster with MPICH's Hydra mpiexec) names the "
+                    "rank and host of a rank that fails. Example: auroragpt launch --machine "
+                    "aurora -- auroragpt train --preset 7b",
     )
     launch.add_argument("--machine", choices=MACHINES, default="auto",
                         help="machine profile (auto: guessed from host and PBS names)")
@@ -75,12 +76,18 @@ def _command(args) -> list[str]:
 
 
 def _launch(args) -> int:
-    from auroragpt.distributed.launcher import LaunchError, build_plan, detect_machine, run_plan
+    from auroragpt.distributed.launcher import (
+        LaunchError,
+        build_plan,
+        detect_machine,
+        get_profile,
+        run_plan,
+    )
 
     machine = detect_machine(os.environ, socket.gethostname()) if args.machine == "auto" \
         else args.machine
     local_devices = 0
-    if machine == "local" and args.ppn is None:
+    if get_profile(machine).ranks_per_node is None and args.ppn is None:  # one per accelerator
         import torch
 
         local_devices = torch.accelerator.device_count() if torch.accelerator.is_available() else 0

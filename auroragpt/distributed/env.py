@@ -3,7 +3,7 @@
 Every function here takes the environment as a `Mapping[str, str]` (and, where a decision
 depends on hardware or on MPI, those facts as plain values), so each decision is testable with
 a dict standing in for `os.environ`. The side effects (probing devices, importing mpi4py,
-creating process groups) live in `auroragpt.distributed.setup`.
+creating process groups) live in `auroragpt.distributed.runtime`.
 
 Launchers and the variables they set, in the order they are checked:
 
@@ -22,7 +22,7 @@ Launchers and the variables they set, in the order they are checked:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Launchers whose ranks rendezvous through MPI (mpi4py) rather than torchrun's env:// variables.
@@ -179,6 +179,20 @@ def discover_ranks(env: Mapping[str, str], mpi: MpiWorld | None = None) -> RankI
     if local_world_size is None:
         local_world_size = local_rank + 1
     return _validated(RankInfo(rank, world_size, local_rank, local_world_size, launcher))
+
+
+def node_layout(hosts: Sequence[str], rank: int) -> tuple[int, int]:
+    """(node rank, number of nodes) of `rank`, given the host of every rank (`hosts[r]`).
+
+    Nodes are numbered by their lowest rank, so node 0 holds rank 0 and node ranks follow
+    the launcher's placement whatever it is (blocks of ranks per node, round robin, uneven).
+    No launcher variable is needed: Hydra sets none, and PALS, Slurm and torchrun each name
+    theirs differently.
+    """
+    if not 0 <= rank < len(hosts):
+        raise DistEnvError(f"rank {rank} is outside the {len(hosts)} ranks whose hosts are known")
+    order = list(dict.fromkeys(hosts))  # hosts in order of first appearance
+    return order.index(hosts[rank]), len(order)
 
 
 def _validated(info: RankInfo) -> RankInfo:

@@ -5,8 +5,10 @@ machine profile, so the exact `mpiexec` line for a 64-node Aurora job can be che
 laptop. `run_plan` is the only side effect.
 
 Which launcher:
-- inside a PBS job (PBS_NODEFILE / PBS_JOBID), or for the aurora and polaris profiles:
-  `mpiexec --envall --np N --ppn P [--hostfile F] [cpu binding] CMD`
+- inside a PBS job (PBS_NODEFILE / PBS_JOBID), or for the aurora, polaris and mpich profiles:
+  `mpiexec --envall --np N --ppn P [--hostfile F] [cpu binding] CMD` (Cray PALS and MPICH's
+  Hydra both read this spelling); the mpich profile runs CMD under
+  `python -m auroragpt.distributed.supervise`, because Hydra names a dead rank by pid only
 - inside a Slurm allocation: `srun --nodes N --ntasks N*P --ntasks-per-node P CMD`
 - on a local machine: `torchrun --standalone --nproc-per-node P --no-python CMD`, or the command
   itself for one process.
@@ -14,7 +16,11 @@ Which launcher:
 Machine facts come from ALCF's user guides: Aurora nodes have 6 Intel GPUs of 2 tiles, run
 one rank per tile (12 per node) and reserve cores 0 and 52 for the OS; Polaris nodes have
 4 A100s and 32 cores. Profile environment variables are defaults: a value already exported
-in the job's environment wins.
+in the job's environment wins. A generic MPICH cluster needs no flags beyond the line above:
+how Hydra reaches the nodes (ssh, rsh, another `ssh`), which interface it uses and how it
+binds ranks are Hydra's own settings (HYDRA_LAUNCHER, HYDRA_LAUNCHER_EXEC, HYDRA_IFACE,
+HYDRA_BINDING), read from the environment by mpiexec itself; scripts/fake_cluster.sh sets
+the first two to reach its hosts.
 """
 
 from __future__ import annotations
@@ -111,6 +117,8 @@ class MachineProfile:
     select_suffix: str = ""  # appended to PBS `-l select=N`
     software_setup: tuple[str, ...] = ()  # shell lines that load the PyTorch stack in a job
     queues: tuple[str, ...] = ()  # common queues (not exhaustive; ALCF changes them)
+    mpiexec: bool = False  # launch with mpiexec even outside a batch job
+    supervise: bool = False  # run each rank under auroragpt.distributed.supervise
 
 
 PROFILES: dict[str, MachineProfile] = {
@@ -124,6 +132,7 @@ PROFILES: dict[str, MachineProfile] = {
         filesystems="home:flare",
         software_setup=("module use /soft/modulefiles", "module load frameworks"),
         queues=("debug", "debug-scaling", "prod", "prod-large"),
+        mpiexec=True,
     ),
     "polaris": MachineProfile(
         name="polaris",
@@ -135,6 +144,15 @@ PROFILES: dict[str, MachineProfile] = {
         select_suffix=":system=polaris",
         software_setup=("module use /soft/modulefiles", "module load conda", "conda activate"),
         queues=("debug", "debug-scaling", "prod", "preemptable"),
+        mpiexec=True,
+    ),
+    "mpich": MachineProfile(
+        name="mpich",
+        description="a cluster whose mpiexec is MPICH's Hydra (a PBS node file or --hostfile; "
+                    "HYDRA_LAUNCHER/HYDRA_LAUNCHER_EXEC/HYDRA_IFACE say how to reach the nodes)",
+        ranks_per_node=None,
+        mpiexec=True,
+        supervise=True,
     ),
     "local": MachineProfile(
         name="local",
@@ -243,12 +261,12 @@ def build_plan(cmd: list[str], env: Mapping[str, str], machine: str = "local", *
     Args:
         cmd: the per-rank command, e.g. `["auroragpt", "train", "--preset", "7b"]`.
         env: the launching environment (os.environ), read for PBS/Slurm variables.
-        machine: profile name (aurora, polaris, local).
+        machine: profile name (aurora, polaris, mpich, local).
         nodes: use this many nodes (default: all nodes of the job, or 1).
         ranks_per_node: ranks per node (default: the profile's, else one per accelerator).
         hostfile: host file to pass to mpiexec (default: PBS_NODEFILE inside PBS).
         local_devices: accelerators visible here, for the local default of ranks per node.
-        python: interpreter that runs torchrun for local launches.
+        python: interpreter that runs torchrun (local launches) or the rank supervisor.
     """
     if not cmd:
         raise LaunchError("no command to launch: put it after `--`, e.g. "
@@ -270,7 +288,7 @@ def build_plan(cmd: list[str], env: Mapping[str, str], machine: str = "local", *
 
     if scheduler == "slurm":
         kind = "srun"
-    elif scheduler == "pbs" or hostfile or profile.name in ("aurora", "polaris"):
+    elif scheduler == "pbs" or hostfile or profile.mpiexec:
         kind = "mpiexec"
     elif nodes > 1:
         raise LaunchError(f"--nodes {nodes} outside a PBS or Slurm job: give --hostfile to "
@@ -280,8 +298,8 @@ def build_plan(cmd: list[str], env: Mapping[str, str], machine: str = "local", *
 
     launch_env = {name: value for name, value in profile.env.items() if name not in env}
     if kind in ("mpiexec", "srun") and hosts:
-        # For tools that read the env:// variables; auroragpt.distributed.setup itself prefers an
-        # mpi4py rendezvous on a fresh port when it can.
+        # For tools that read the env:// variables; auroragpt.distributed.setup() itself
+        # prefers an mpi4py rendezvous on a fresh port when it can.
         launch_env.setdefault("MASTER_ADDR", env.get("MASTER_ADDR") or hosts[0])
         launch_env.setdefault("MASTER_PORT", env.get("MASTER_PORT")
                               or str(job_port(env.get("PBS_JOBID") or env.get("SLURM_JOB_ID"))))
@@ -292,6 +310,8 @@ def build_plan(cmd: list[str], env: Mapping[str, str], machine: str = "local", *
             argv += ["--hostfile", str(hostfile)]
         if profile.cpu_bind is not None:
             argv += profile.cpu_bind(ppn)
+        if profile.supervise:
+            argv += [python, "-m", "auroragpt.distributed.supervise", "--"]
         argv += cmd
     elif kind == "srun":
         argv = ["srun", "--nodes", str(nodes), "--ntasks", str(nodes * ppn),

@@ -1,6 +1,7 @@
 """Fixtures for the distributed-runtime tests."""
 
 import pytest
+from fake_cluster import fake_cluster  # noqa: F401  (session fixture of test_multihost_*.py)
 from multiprocess_helpers import LAUNCHER_VARS
 
 

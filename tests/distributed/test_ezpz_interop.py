@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from distributed_helpers import MPIEXEC, PYTHON, child_env, free_port, run
+from multiprocess_helpers import MPIEXEC, PYTHON, TORCHRUN, child_env, run
 
 WORKER = Path(__file__).with_name("ezpz_worker.py")
 
@@ -40,8 +40,7 @@ def _agreements(proc) -> list[dict]:
 def test_setup_and_ezpz_agree(launcher):
     _alcf_ezpz()
     if launcher == "torchrun":
-        argv = [PYTHON, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(WORKER)]
+        argv = [*TORCHRUN, "--nproc-per-node", "2", str(WORKER)]
     else:
         argv = [MPIEXEC, "-n", "2", PYTHON, str(WORKER)]
     results = _agreements(run(argv, env=child_env()))

@@ -37,6 +37,7 @@ from auroragpt.distributed.env import (
     choose_device,
     detect_launcher,
     discover_ranks,
+    node_layout,
     slurm_rendezvous,
 )
 
@@ -55,6 +56,8 @@ class DistInfo:
     local_world_size: int = 1  # processes on this node
     host: str = ""  # this node's host name
     launcher: str = "single"  # torchrun, env, openmpi, pals, pmi, pmix, slurm or single
+    node_rank: int = 0  # this node's place among the job's nodes (node 0 holds rank 0)
+    num_nodes: int = 1  # nodes (distinct hosts) in the job
 
     @property
     def is_main(self) -> bool:
@@ -68,8 +71,9 @@ class DistInfo:
 
     def describe(self) -> str:
         return (f"rank {self.rank}/{self.world_size} (local {self.local_rank}/"
-                f"{self.local_world_size}) on {self.host}: device={self.device} "
-                f"backend={self.backend} launcher={self.launcher}")
+                f"{self.local_world_size}) on {self.host} (node {self.node_rank}/"
+                f"{self.num_nodes}): device={self.device} backend={self.backend} "
+                f"launcher={self.launcher}")
 
 
 _current: DistInfo | None = None
@@ -100,14 +104,19 @@ def setup(timeout_s: float = DEFAULT_TIMEOUT_S) -> DistInfo:
     if ranks.world_size > 1 and not dist.is_initialized():
         _init_process_group(ranks, backend, device, mpi is not None,
                             datetime.timedelta(seconds=timeout_s))
+    host = socket.gethostname()
+    hosts = [host]
     if dist.is_initialized():
         ranks = RankInfo(dist.get_rank(), dist.get_world_size(), ranks.local_rank,
                          ranks.local_world_size, ranks.launcher)
         backend = str(dist.get_backend())
+        hosts = [""] * ranks.world_size
+        dist.all_gather_object(hosts, host)
+    node_rank, num_nodes = node_layout(hosts, ranks.rank)
     _current = DistInfo(rank=ranks.rank, local_rank=ranks.local_rank,
                         world_size=ranks.world_size, device=device, backend=backend,
-                        local_world_size=ranks.local_world_size, host=socket.gethostname(),
-                        launcher=ranks.launcher)
+                        local_world_size=ranks.local_world_size, host=host,
+                        launcher=ranks.launcher, node_rank=node_rank, num_nodes=num_nodes)
     return _current
 
 
