@@ -160,6 +160,8 @@ def samples_are_consecutive_tokens(ctx):
 @check("your file computes the indices itself (no megatron-core or auroragpt.data import)",
        hint="the checks compare against those libraries; numpy and plain Python are all you need.")
 def no_library_shortcut(ctx):
+    ctx.function("blending_indices")([1.0], 1)  # a starter's TODO is reported as TODO here too
+    ctx.function("sample_index")([3], 2)
     tree = ast.parse(ctx.learner_file.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
