@@ -94,6 +94,9 @@ class Corpus(ABC):
 
     name: str
     description: str
+    # A skill the documents drill, by name: a narrower item sampler whose held-out probes
+    # (`skill_probes`) evaluation scores on their own, besides the corpus's mix.
+    skills: ClassVar[dict[str, Callable[[random.Random], Item]]] = {}
 
     @abstractmethod
     def documents(self, seed: int = 0, max_chars: int | None = None) -> Iterator[str]:
@@ -118,11 +121,8 @@ class GeneratedCorpus(Corpus, Generic[ItemT]):
     `draw(sample)` to draw from a narrower distribution `sample(rng) -> item`. With
     `max_chars=None` the stream is endless.
 
-    `skills` names some of those narrower distributions: a skill the documents drill, which
-    evaluation scores on its own held-out probes (`skill_probes`) besides the corpus's mix.
+    `skills` (see `Corpus`) names some of those narrower distributions.
     """
-
-    skills: ClassVar[dict[str, Callable[[random.Random], Item]]] = {}
 
     @abstractmethod
     def sample_item(self, rng: random.Random) -> ItemT:

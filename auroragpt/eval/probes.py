@@ -27,7 +27,7 @@ def load_probes(corpus_names: Sequence[str], per_corpus: int, seed: int) -> list
     for name in corpus_names:
         corpus = get_corpus(name)
         probes += corpus.probes(per_corpus, seed)
-        for skill in getattr(corpus, "skills", {}):
+        for skill in corpus.skills:
             probes += corpus.skill_probes(skill, per_corpus, seed)
     return probes
 
