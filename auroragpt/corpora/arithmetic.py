@@ -188,7 +188,7 @@ class ArithmeticCorpus(GeneratedCorpus[Problem]):
         return sample_problem(rng)
 
     def write_document(self, rng: random.Random, draw: Callable[..., Problem]) -> str:
-        if rng.random() < 0.3:
+        if rng.random() < 0.55:
             return _notebook(rng, draw)
         return _practice_sheet(rng, draw)
 
@@ -204,9 +204,7 @@ def _notebook(rng: random.Random, draw: Callable[..., Problem]) -> str:
 
 
 def _practice_sheet(rng: random.Random, draw: Callable[..., Problem]) -> str:
-    # NOTE: most sheets drill a number skill: a small model needs about a thousand examples
-    # of each before it answers held-out ones, and the demo run is short
-    op = rng.choice([*OPS, None, *list(NUMBER_SKILLS) * 4])
+    op = rng.choice([*OPS, None, *NUMBER_SKILLS, *NUMBER_SKILLS])
     if op in NUMBER_SKILLS:  # a drill of one number skill
         lines = [draw(NUMBER_SKILLS[op]).fact.text for _ in range(rng.randint(8, 20))]
     else:
