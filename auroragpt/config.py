@@ -304,10 +304,6 @@ def _tiny() -> Config:
     cfg.model = ModelConfig(dim=256, n_layers=4, n_heads=8, n_kv_heads=4, vocab_size=2048,
                             multiple_of=32, max_seq_len=128)
     cfg.data.builtin_chars = 1_500_000  # covers the 0.6 M tokens seen; tokenizes in seconds
-    # NOTE: a curriculum for the demo: 30 % of the tokens go to arithmetic, whose drilled number
-    # skills (last digit, next number, even or odd) a model this size learns within the run
-    cfg.data.builtin = {"stdlib": 0.25, "arithmetic": 0.3, "units": 0.075, "chemistry": 0.1,
-                        "timeseries": 0.075, "graphs": 0.1, "sequences": 0.1}
     # NOTE: a checkpoint every 50 steps, all kept (5 x 48 MB), so evaluation can follow skills
     # appearing over training
     cfg.train = TrainConfig(max_steps=250, global_batch_size=16, micro_batch_size=8, lr=3e-3,
