@@ -25,7 +25,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 # One item in HOLDOUT_MODULUS is probe-only (never written into a training document).
 HOLDOUT_MODULUS = 10
@@ -40,6 +40,7 @@ class Probe:
     corpus: str
     prompt: str
     answer: str
+    skill: str = ""  # a named skill of the corpus this probe tests ("" = the corpus as a whole)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ class Corpus(ABC):
 
     name: str
     description: str
+    # A skill the documents drill, by name: a narrower item sampler whose held-out probes
+    # (`skill_probes`) evaluation scores on their own, besides the corpus's mix.
+    skills: ClassVar[dict[str, Callable[[random.Random], Item]]] = {}
 
     @abstractmethod
     def documents(self, seed: int = 0, max_chars: int | None = None) -> Iterator[str]:
@@ -116,6 +120,8 @@ class GeneratedCorpus(Corpus, Generic[ItemT]):
     `write_document(rng, draw)`, which calls `draw()` for each training item it needs, or
     `draw(sample)` to draw from a narrower distribution `sample(rng) -> item`. With
     `max_chars=None` the stream is endless.
+
+    `skills` (see `Corpus`) names some of those narrower distributions.
     """
 
     @abstractmethod
@@ -131,14 +137,25 @@ class GeneratedCorpus(Corpus, Generic[ItemT]):
         return take_chars(self._endless_documents(seed), max_chars)
 
     def probes(self, n: int, seed: int = 0) -> list[Probe]:
+        return self._probes(n, f"{self.name}/probes/{seed}")
+
+    def skill_probes(self, skill: str, n: int, seed: int = 0) -> list[Probe]:
+        """`n` distinct held-out probes of one of `skills` (a prefix property as `probes`)."""
+        if skill not in self.skills:
+            raise ValueError(f"corpus {self.name!r} has no skill {skill!r}: expected one of "
+                             f"{', '.join(self.skills) or 'none'}")
+        return self._probes(n, f"{self.name}/skill/{skill}/{seed}", skill)
+
+    def _probes(self, n: int, stream: str, skill: str = "") -> list[Probe]:
         if n < 0:
             raise ValueError(f"n={n} must be >= 0")
-        rng = random.Random(f"{self.name}/probes/{seed}")
+        rng = random.Random(stream)
+        sample = self.skills[skill] if skill else None
         probes: list[Probe] = []
         seen: set[str] = set()
         repeats = 0
         while len(probes) < n:
-            fact = rng.choice(self._draw(rng, held_out=True).facts)
+            fact = rng.choice(self._draw(rng, True, sample).facts)
             if fact.prompt in seen:
                 repeats += 1
                 if repeats > _MAX_DRAWS:
@@ -148,7 +165,7 @@ class GeneratedCorpus(Corpus, Generic[ItemT]):
                 continue
             repeats = 0
             seen.add(fact.prompt)
-            probes.append(Probe(self.name, fact.prompt, fact.answer))
+            probes.append(Probe(self.name, fact.prompt, fact.answer, skill))
         return probes
 
     def _endless_documents(self, seed: int) -> Iterator[str]:

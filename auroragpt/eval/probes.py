@@ -3,6 +3,8 @@
 Probes come from the built-in corpora (`get_corpus(name).probes(n, seed)`), are never part of
 the training documents, and are scored with `metrics.answer_matches` (exact match, leading
 spaces ignored, no run-on). A probe set is generated per corpus and batched by prompt length.
+A corpus with named `skills` (a narrow task its documents drill) also gets a probe set per
+skill, scored under the name `corpus/skill`, so a skill can be watched apart from the mix.
 """
 
 from __future__ import annotations
@@ -18,20 +20,32 @@ EXAMPLES_KEPT = 3  # probes per corpus stored with the model's output, for the r
 
 
 def load_probes(corpus_names: Sequence[str], per_corpus: int, seed: int) -> list:
-    """`per_corpus` probes of each named built-in corpus (corpora without probes give none)."""
+    """`per_corpus` probes of each named built-in corpus, then as many of each of its skills."""
     from auroragpt.corpora import get_corpus
 
-    return [probe for name in corpus_names for probe in get_corpus(name).probes(per_corpus, seed)]
+    probes = []
+    for name in corpus_names:
+        corpus = get_corpus(name)
+        probes += corpus.probes(per_corpus, seed)
+        for skill in corpus.skills:
+            probes += corpus.skill_probes(skill, per_corpus, seed)
+    return probes
+
+
+def probe_group(probe) -> str:
+    """The name a probe is scored under: its corpus, or `corpus/skill` for a skill's probe."""
+    skill = getattr(probe, "skill", "")
+    return f"{probe.corpus}/{skill}" if skill else probe.corpus
 
 
 def score_probes(model, tokenizer, probes: Sequence, batch_size: int = 32) -> dict[str, dict]:
-    """Per corpus: {"accuracy", "n", "examples": [{prompt, answer, output, correct}, ...]}.
+    """Per corpus (and skill): {"accuracy", "n", "examples": [{prompt, answer, output, correct}, ...]}.
 
     `model` is anything with the `Transformer` forward interface (and `config.max_seq_len`).
     """
     by_corpus: dict[str, list] = defaultdict(list)
     for probe in probes:
-        by_corpus[probe.corpus].append(probe)
+        by_corpus[probe_group(probe)].append(probe)
     scores = {}
     for corpus, items in by_corpus.items():
         answer_tokens = max(len(tokenizer.encode(p.answer)) for p in items)

@@ -55,8 +55,9 @@ def flatten(row: dict) -> dict[str, float | int | None]:
     accuracies = {name: p["accuracy"] for name, p in row.get("probes", {}).items()}
     for name, value in accuracies.items():
         flat[f"probe_acc/{name}"] = value
-    if accuracies:
-        flat["probe_acc/mean"] = sum(accuracies.values()) / len(accuracies)
+    corpora = [value for name, value in accuracies.items() if "/" not in name]  # not skills
+    if corpora:
+        flat["probe_acc/mean"] = sum(corpora) / len(corpora)
     for mode, scores in row.get("repetition", {}).items():
         for name in REPETITION_COLUMNS:
             flat[f"{mode}/{name}"] = scores.get(name)

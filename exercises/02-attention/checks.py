@@ -5,10 +5,15 @@ import torch.nn.functional as F
 
 from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
 
+_BY_HAND = "write the attention from matmul, masking and softmax"
 FORBIDDEN = {
     "torch.nn.functional.scaled_dot_product_attention":
-        "it is the reference the checks compare against; write the attention from matmul, "
-        "masking and softmax",
+        f"it is the reference the checks compare against; {_BY_HAND}",
+    "torch.nn.MultiheadAttention": f"it is the reference of the multi-head check; {_BY_HAND}",
+    "torch.nn.modules.activation.MultiheadAttention":
+        f"it is the reference of the multi-head check; {_BY_HAND}",
+    "torch.nn.functional.multi_head_attention_forward":
+        f"it is what torch.nn.MultiheadAttention runs; {_BY_HAND}",
 }
 
 SHAPES = [(2, 3, 5, 4), (1, 1, 1, 8), (3, 2, 9, 6)]  # (B, nh, T, hd), a single token included

@@ -1,5 +1,6 @@
 """Checks of exercise 05 against megatron-core's compiled dataset helpers, on random inputs."""
 
+import ast
 import glob
 import importlib.machinery
 import importlib.util
@@ -8,6 +9,16 @@ import os
 import numpy as np
 
 from auroragpt.exercise_checker.checking import CheckFailed, check
+
+_BY_HAND = "the point is to write the greedy loop and the packing yourself"
+FORBIDDEN = {
+    "auroragpt.data.build_blending_indices": f"it is the library's answer; {_BY_HAND}",
+    "auroragpt.data.blending.build_blending_indices": f"it is the library's answer; {_BY_HAND}",
+    "auroragpt.data.kernels.greedy_blend": f"it is the library's answer; {_BY_HAND}",
+    "auroragpt.data.gpt.build_sample_indices": f"it is the library's answer; {_BY_HAND}",
+}
+# Modules a learner's file may not import (or name for importlib): each holds the answer.
+SHORTCUTS = ("megatron", "auroragpt.data", "helpers_cpp")
 
 
 def _megatron_helpers():
@@ -144,3 +155,24 @@ def samples_are_consecutive_tokens(ctx):
             raise CheckFailed(f"sample {i} read through your index holds stream positions "
                               f"{tokens[0]}..{tokens[-1]} ({len(tokens)} tokens), not "
                               f"{expected[0]}..{expected[-1]}")
+
+
+@check("your file computes the indices itself (no megatron-core or auroragpt.data import)",
+       hint="the checks compare against those libraries; numpy and plain Python are all you need.")
+def no_library_shortcut(ctx):
+    ctx.function("blending_indices")([1.0], 1)  # a starter's TODO is reported as TODO here too
+    ctx.function("sample_index")([3], 2)
+    tree = ast.parse(ctx.learner_file.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value] if node.value.startswith(SHORTCUTS) else []
+        else:
+            continue
+        for name in names:
+            if name.startswith(SHORTCUTS):
+                raise CheckFailed(f"line {node.lineno} of {ctx.learner_file.name} uses {name!r}, "
+                                  "which already implements this exercise")

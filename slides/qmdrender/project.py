@@ -107,6 +107,9 @@ def deck_settings(project: Project, deck: Deck) -> DeckSettings:
     execute = {**EXECUTE_DEFAULTS, **project.options.get("execute", {}),
                **deck.front_matter.get("execute", {})}
     where = f"{deck.path} (with {project.root / '_quarto.yml'})"
+    # NOTE: `freeze` is Quarto's cache of cell results (_freeze/); this renderer keeps no cache
+    # and always executes, so the option is accepted and has nothing to do here.
+    execute.pop("freeze", None)
     unknown = sorted(set(execute) - set(EXECUTE_DEFAULTS))
     if unknown:
         raise RenderError(f"{where}: execute option(s) {', '.join(unknown)} are not supported; "

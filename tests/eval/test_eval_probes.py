@@ -119,3 +119,24 @@ def _greedy_text(model, tokenizer, prompt, n_new):
     new = new[:new.index(tokenizer.eos_id)] if tokenizer.eos_id in new else new
     head = tokenizer.decode(ids[1:])
     return tokenizer.decode(ids[1:] + new)[len(head):]
+
+
+def test_skill_probes_are_scored_apart_and_left_out_of_the_corpus_mean(tokenizer):
+    from auroragpt.corpora import Probe as CorpusProbe
+    from auroragpt.eval.probes import load_probes
+    from auroragpt.eval.report import flatten
+
+    probes = load_probes(["arithmetic"], 6, seed=0)
+    skills = {p.skill for p in probes if p.skill}
+    assert skills == {"last digit", "next number", "even or odd"}
+    assert sum(not p.skill for p in probes) == 6 and len(probes) == 6 * 4
+    known = [p for p in probes if p.skill in ("", "last digit")]  # the predictor knows these
+    predictor = LookupPredictor(tokenizer, known, perfect=True)
+    scores = score_probes(predictor, tokenizer, probes, batch_size=8)
+    accuracy = {name: s["accuracy"] for name, s in scores.items()}
+    assert accuracy["arithmetic"] == accuracy["arithmetic/last digit"] == 1.0
+    assert accuracy["arithmetic/next number"] <= 0.2 and accuracy["arithmetic/even or odd"] <= 0.2
+    flat = flatten({"step": 1, "tokens_seen": 2, "probes": scores})
+    assert flat["probe_acc/mean"] == 1.0  # the mean is over corpora only
+    assert flat["probe_acc/arithmetic/last digit"] == 1.0
+    assert isinstance(probes[0], CorpusProbe)

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from auroragpt.checkpoint import CheckpointError
+from auroragpt.corpora import get_corpus
 from auroragpt.eval.runner import EvalSettings, evaluate
 
 pytest.importorskip("auroragpt.corpora")
@@ -29,7 +30,9 @@ def test_rows_files_and_plots(make_run):
     assert [r["step"] for r in rows] == [5, 10] == [r["step"] for r in _rows(run)]
     assert [r["tokens_seen"] for r in rows] == [5000, 10000]  # from metrics.jsonl
     first = rows[0]
-    assert set(first["probes"]) == {name for name, w in _builtin(run).items() if w > 0}
+    corpora = {name for name, w in _builtin(run).items() if w > 0}
+    skills = {f"{name}/{skill}" for name in corpora for skill in get_corpus(name).skills}
+    assert set(first["probes"]) == corpora | skills  # each drilled skill scored on its own
     assert all(0.0 <= p["accuracy"] <= 1.0 for p in first["probes"].values())
     assert first["generations"][0]["prompt"] == "def "
     assert set(first["repetition"]) == {"greedy", "sampled"}

@@ -211,3 +211,18 @@ def test_unknown_deck_name_is_refused(tmp_path, revealjs):
     root = write_project(tmp_path / "p", {"a": "---\ntitle: t\n---\n"}, revealjs)
     with pytest.raises(RenderError, match="no deck named b"):
         render_project(root, decks=["b"], progress=False)
+
+
+def test_quartos_freeze_option_is_accepted(tmp_path, revealjs):
+    yml = PROJECT_YML.replace("  warning: false\n", "  warning: false\n  freeze: auto\n")
+    root = write_project(tmp_path / "p", {"d": "---\ntitle: t\n---\n"}, revealjs, yml)
+    settings = deck_settings(load_project(root), parse_qmd(root / "d.qmd"))
+    assert "freeze" not in settings.execute and settings.execute["eval"] is True
+
+
+def test_shipped_project_freezes_results():
+    """A real `quarto render` must reuse results (slides/_freeze/) instead of retraining."""
+    import yaml
+
+    options = yaml.safe_load((Path(__file__).parents[2] / "slides" / "_quarto.yml").read_text())
+    assert options["execute"]["freeze"] == "auto"
