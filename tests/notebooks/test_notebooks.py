@@ -16,7 +16,7 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ALLOWED_TOP_LEVEL = {"auroragpt", "torch", "numpy", "matplotlib", "ipywidgets", "math", "os",
                      "time", "json", "pathlib", "tempfile", "collections", "itertools",
-                     "subprocess", "sys", "shutil", "IPython", "random", "textwrap",
+                     "subprocess", "sys", "shutil", "re", "IPython", "random", "textwrap",
                      "transformers"}
 
 
