@@ -8,7 +8,7 @@ model's logits and gradients.
 
 import pytest
 import torch
-from parallel_helpers import auroragpt_command, child_env
+from multiprocess_helpers import auroragpt_command, child_env
 from safetensors.torch import load_file
 from test_strategies import LOSS_RTOL, OVERRIDES, SAVE, WEIGHT_ATOL, assert_same_weights, reference
 

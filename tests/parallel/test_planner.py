@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from parallel_helpers import auroragpt_command, run
+from multiprocess_helpers import auroragpt_command, run
 from test_strategies import OVERRIDES, SAVE, reference
 
 from auroragpt.config import ConfigError, ModelConfig, count_parameters, get_preset

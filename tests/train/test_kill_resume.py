@@ -33,7 +33,7 @@ RANK0_ONLY = {"weights", "write_atomic", "rename", "prune"}  # what rank 0 alone
 def _command(ranks: int, run_dir: Path, cache: Path, resume: bool) -> list[str]:
     prefix = ([sys.executable, str(WORKER)] if ranks == 1 else
               [str(TORCHRUN), "--standalone", "--nproc_per_node=2", str(WORKER)])
-    strategy = "none" if ranks == 1 else "fsdp"
+    strategy = "single" if ranks == 1 else "fsdp"
     return [*prefix, "train", "--preset", "debug", "--run-dir", str(run_dir), "--no-progress",
             *(["--resume"] if resume else []), f"data.cache_dir={cache}",
             f"train.max_steps={STEPS}", "train.save_every=2", "train.keep_last=2",
