@@ -53,7 +53,7 @@ class StateBytes:
 # group's partition (the weight matrices): `DEEPSPEED_GROUP_BUFFER`.
 STATE_BYTES: dict[tuple[str, str], StateBytes] = {
     **{(s, p): StateBytes(params_full=4, grads_full=4, optim_full=8)
-       for s in ("none", "ddp") for p in ("fp32", "bf16")},
+       for s in ("single", "ddp") for p in ("fp32", "bf16")},
     **{("fsdp", p): StateBytes(params_sharded=4, grads_sharded=4, optim_sharded=8)
        for p in ("fp32", "bf16")},
     **{(f"zero{stage}", p): StateBytes(
@@ -92,7 +92,7 @@ def activation_regime(strategy: str, precision: str) -> str:
     """Which row of ACTIVATION_TERMS a strategy runs in."""
     if precision == "fp32":
         return "fp32"
-    return "autocast" if strategy in ("none", "ddp") else "bf16"
+    return "autocast" if strategy in ("single", "ddp") else "bf16"
 
 
 def block_matrix_params(model: ModelConfig) -> int:
@@ -439,7 +439,7 @@ def workload_from_config(cfg: Config, seq_len: int | None = None) -> Workload:
 
 def layout_from_config(cfg: Config, world: int) -> Layout:
     p = cfg.parallel
-    strategy = p.strategy if p.strategy not in ("auto", None) else ("ddp" if world > 1 else "none")
+    strategy = p.strategy if p.strategy not in ("auto", None) else ("ddp" if world > 1 else "single")
     # NOTE: `parallel.sp` counts Ulysses ranks when it is an integer; a boolean (Megatron-style
     # sequence-parallel norms inside tensor parallelism) adds no ranks.
     sp = p.sp if isinstance(p.sp, int) and not isinstance(p.sp, bool) else 1

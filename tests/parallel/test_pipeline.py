@@ -52,7 +52,7 @@ def test_pp2_x_dp2_on_four_ranks_matches_one_process(runs, strategy):
 def test_schedules_agree_with_each_other_and_interleaved_with_one_process(runs):
     """Interleaved 1F1B (2 ranks x 2 virtual stages) on a 4-layer model against its own
     one-process reference, and against GPipe and 1F1B on the same model."""
-    ref = runs.get("python", 1, "none", *SAVE, *OVERRIDES, FOUR_LAYERS)
+    ref = runs.get("python", 1, "single", *SAVE, *OVERRIDES, FOUR_LAYERS)
     runs_by_schedule = {s: pipeline_run(runs, 2, "parallel.pp=2", FOUR_LAYERS,
                                         f"parallel.pp_schedule={s}")
                         for s in ("interleaved", "gpipe")}
@@ -68,7 +68,7 @@ def test_schedules_agree_with_each_other_and_interleaved_with_one_process(runs):
 def test_tiny_preset_as_pp2_x_dp2_matches_one_process(runs):
     """The tiny preset (4 layers, width 256) on 4 ranks: 2 stages x 2 replicas, 3 steps."""
     tiny = ("--preset", "tiny", "--steps", "3", "train.micro_batch_size=4")
-    ref = runs.get("python", 1, "none", *tiny)
+    ref = runs.get("python", 1, "single", *tiny)
     assert_same_run(runs.get("torchrun", 4, "ddp", *tiny, "parallel.pp=2"), ref)
 
 
@@ -137,7 +137,7 @@ def test_bad_pipeline_configs_are_refused(overrides, message):
 
 
 def test_degrees_not_multiplying_to_the_world_size_are_refused():
-    with pytest.raises(ConfigError, match=r"parallel.pp=2 = 2 must divide the world size 3"):
+    with pytest.raises(ConfigError, match=r"parallel.pp=2 x parallel.sp=1 = 2 must divide the world size 3"):
         ParallelDims.from_config(ParallelConfig(strategy="ddp", pp=2), 3)
 
 
@@ -167,5 +167,5 @@ def test_train_on_one_process_with_pp_fails_with_the_degree(tmp_path):
                            "data.cache_dir=" + str(tmp_path / "cache")],
                           env=child_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
-    assert "parallel.pp=2 = 2 must divide the world size 1" in proc.stderr
+    assert "parallel.pp=2 x parallel.sp=1 = 2 must divide the world size 1" in proc.stderr
     assert not (tmp_path / "cache").exists()

@@ -45,7 +45,7 @@ def planned_state(strategy: str, dp: int, precision: str = "fp32") -> float:
 
 def test_plain_model_state_equals_measurement(runs):
     measured = reference(runs)["state_bytes"][0]
-    assert planned_state("none", 1) == pytest.approx(measured, rel=1e-4)
+    assert planned_state("single", 1) == pytest.approx(measured, rel=1e-4)
 
 
 @pytest.mark.parametrize("launcher, ranks, strategy, tolerance", MEASURED)
@@ -166,7 +166,7 @@ def test_pipeline_stages_split_the_parameters():
 def test_one_device_without_communication_runs_at_the_assumed_efficiency():
     cfg = get_preset("125m")
     work = planner.workload_from_config(cfg)
-    plan = planner.make_plan(work, planner.Layout(1, "none"), MACHINES["h100"],
+    plan = planner.make_plan(work, planner.Layout(1, "single"), MACHINES["h100"],
                              efficiency=0.5)
     m = cfg.model
     n_matmul = count_parameters(m) - m.vocab_size * m.dim - (2 * m.n_layers + 1) * m.dim
