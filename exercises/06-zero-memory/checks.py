@@ -69,6 +69,7 @@ _MEASURE = textwrap.dedent("""
     from torch.distributed.fsdp import fully_shard
     from torch.nn.parallel import DistributedDataParallel as DDP
     from auroragpt.config import ModelConfig
+    from auroragpt.distributed import teardown
     from auroragpt.model import build_model
     from auroragpt.parallel import tensor_storage_bytes
 
@@ -96,7 +97,7 @@ _MEASURE = textwrap.dedent("""
     dist.all_gather_object(gathered, result)
     if dist.get_rank() == 0:
         json.dump(gathered, open(sys.argv[1], "w"))
-    dist.destroy_process_group()
+    teardown()  # waits out gloo's exit race, unlike a bare destroy_process_group
 """)
 
 
