@@ -55,9 +55,14 @@ def test_real_widgets_in_a_jupyter_kernel():
     from nbclient import NotebookClient
 
     code = CALLS + textwrap.dedent("""
-        from auroragpt.widgets import interactive
+        from auroragpt.widgets import LogRange, interactive
         shown = interactive(plot, width=(1, 8, 1), mode=["a", "b"])
         print(type(shown.widget).__name__, [type(c).__name__ for c in shown.widget.children])
+        def rope(theta=10000.0):
+            drawn.append(theta)
+        log_slider = interactive(rope, theta=LogRange(1e2, 1e6)).widget.children[0]
+        print("log", type(log_slider).__name__, log_slider.min, log_slider.max,
+              log_slider.value)
         print("reason", static_reason())
     """)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
@@ -65,4 +70,13 @@ def test_real_widgets_in_a_jupyter_kernel():
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.output_type == "stream")
     assert "[auroragpt.widgets]" not in text
     assert "interactive ['IntSlider', 'Dropdown', 'Checkbox', 'Output']" in text
+    assert "log FloatLogSlider 2.0 6.0 10000.0" in text  # exponents of 10, default value
     assert "reason None" in text
+
+
+def test_log_range_refuses_an_empty_or_non_positive_range():
+    from auroragpt.widgets import LogRange
+
+    for low, high in [(0, 10), (-1, 10), (100, 10)]:
+        with pytest.raises(ValueError, match="0 < low < high"):
+            LogRange(low, high)

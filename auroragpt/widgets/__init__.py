@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 _noticed = False  # the static notice is printed once per session
@@ -56,11 +58,27 @@ def static_notice() -> None:
         print(f"[auroragpt.widgets] static figures with default settings: {reason}")
 
 
+@dataclass(frozen=True)
+class LogRange:
+    """A slider control over `[low, high]` on a log scale, `steps_per_decade` stops per x10,
+    for values that span decades (RoPE's theta, a learning rate)."""
+
+    low: float
+    high: float
+    steps_per_decade: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high:
+            raise ValueError(f"LogRange needs 0 < low < high, got low={self.low}, "
+                             f"high={self.high}")
+
+
 def interactive(fn: Callable[..., Any], **controls: Any) -> Any:
     """Show `fn` with a control per keyword; call it once with its defaults when static.
 
-    A control is `(min, max, step)` for a slider (int or float by the types given), a list for
-    a drop-down, or a bool for a checkbox; the slider starts at the function's default value.
+    A control is `(min, max, step)` for a slider (int or float by the types given), a
+    `LogRange` for a log-scale slider, a list for a drop-down, or a bool for a checkbox; a
+    slider starts at the function's default value.
     """
     defaults = {name: p.default for name, p in inspect.signature(fn).parameters.items()
                 if p.default is not inspect.Parameter.empty}
@@ -77,6 +95,11 @@ def interactive(fn: Callable[..., Any], **controls: Any) -> Any:
         value = defaults[name]
         if isinstance(spec, bool):
             widgets[name] = w.Checkbox(value=value, description=name)
+        elif isinstance(spec, LogRange):
+            # FloatLogSlider's min, max and step are exponents of `base`
+            widgets[name] = w.FloatLogSlider(
+                value=value, base=10, min=math.log10(spec.low), max=math.log10(spec.high),
+                step=1 / spec.steps_per_decade, description=name, continuous_update=False)
         elif isinstance(spec, (list, tuple)) and len(spec) == 3 and all(
                 isinstance(v, (int, float)) for v in spec):
             lo, hi, step = spec
