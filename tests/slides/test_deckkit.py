@@ -75,7 +75,8 @@ def test_roofline_plot_draws_min_of_peak_and_bandwidth_and_marks_the_ridge():
     for i in (0, len(x) // 2, len(x) - 1):  # against the formula, in TFLOP/s
         assert abs(y[i] - min(400.0, x[i] * 2.0)) < 1e-9 * max(1.0, y[i])
     assert x[0] < 1.0 and x[-1] > 1000.0  # the ops' intensities are inside the plotted range
-    assert "ridge 200" in _texts(fig)  # 400 TFLOP/s / 2 TB/s
+    assert "ridge 200" in ax.get_legend().get_texts()[0].get_text()  # 400 TFLOP/s / 2 TB/s
+    assert (ax.lines[1].get_xdata()[0], ax.lines[1].get_ydata()[0]) == (200.0, 400.0)
     assert {"norm", "matmul"} <= set(_texts(fig).splitlines())
 
 
