@@ -34,7 +34,6 @@ Prints one table per part and appends the rows to benchmarks/kernels.jsonl.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -49,6 +48,7 @@ import torch
 
 from auroragpt import kernels
 from auroragpt.config import ModelConfig
+from auroragpt.kernels.traffic import peak_memory
 
 HERE = Path(__file__).resolve().parent
 ACCELERATOR = next((d for d in ("cuda", "xpu") if getattr(torch, d, None) is not None
@@ -63,39 +63,6 @@ LOSS_SHAPE = dict(tokens=2 * 2048, dim=1024, vocab=32000)
 # ----------------------------------------------------------------------------------------------
 # Measuring
 # ----------------------------------------------------------------------------------------------
-
-
-def _proc_status(field: str) -> int:
-    """A memory field of /proc/self/status in bytes."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-class PeakMemory:
-    """Peak bytes a block adds on top of what was live when it started (see the module doc)."""
-
-    def __enter__(self) -> PeakMemory:
-        gc.collect()
-        if ACCELERATOR:
-            api = getattr(torch, ACCELERATOR)
-            api.synchronize()
-            api.reset_peak_memory_stats()
-            self.start = api.memory_allocated()
-        else:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-            self.start = _proc_status("VmRSS")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if ACCELERATOR:
-            api = getattr(torch, ACCELERATOR)
-            api.synchronize()
-            self.total = api.max_memory_allocated()
-        else:
-            self.total = _proc_status("VmHWM")
-        self.peak = self.total - self.start
 
 
 def sync() -> None:
@@ -158,7 +125,7 @@ def run_loss(variant: str, out: Path) -> dict:
 
     step()  # warm-up (and compilation)
     hidden.grad = weight.grad = None
-    with PeakMemory() as mem:
+    with peak_memory(DEVICE) as mem:
         loss = step()
     torch.save({"loss": loss.detach().cpu(), "hidden": hidden.grad.cpu(),
                 "weight": weight.grad.cpu()}, out)
@@ -203,7 +170,7 @@ def run_step(variant: str, out: Path) -> dict:
     del grads, loss
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    with PeakMemory() as mem:
+    with peak_memory(DEVICE) as mem:
         loss_of().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -64,3 +64,26 @@ def test_index_benchmark_reads_the_largest_latest_row(tmp_path):
     assert bench.seconds == {"megatron-core, cold (measured here)": 9.0,
                              "auroragpt, cold (measured here)": 3.0,
                              "auroragpt, cached (measured here)": 0.5}
+
+
+def test_roofline_plot_draws_min_of_peak_and_bandwidth_and_marks_the_ridge():
+    from deckkit.plots import roofline_plot
+
+    fig = roofline_plot({"chip": (400e12, 2e12)}, {"norm": 1.0, "matmul": 1000.0})
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    for i in (0, len(x) // 2, len(x) - 1):  # against the formula, in TFLOP/s
+        assert abs(y[i] - min(400.0, x[i] * 2.0)) < 1e-9 * max(1.0, y[i])
+    assert x[0] < 1.0 and x[-1] > 1000.0  # the ops' intensities are inside the plotted range
+    assert "ridge 200" in ax.get_legend().get_texts()[0].get_text()  # 400 TFLOP/s / 2 TB/s
+    assert (ax.lines[1].get_xdata()[0], ax.lines[1].get_ydata()[0]) == (200.0, 400.0)
+    assert {"norm", "matmul"} <= set(_texts(fig).splitlines())
+
+
+def test_bytes_moved_plot_labels_each_bar_with_its_value():
+    from deckkit.plots import bytes_moved_plot
+
+    fig = bytes_moved_plot({"RMSNorm": (7.0, 2.0), "SwiGLU": (5.0, 3.0)})
+    assert sorted(p.get_width() for p in fig.axes[0].patches) == [2.0, 3.0, 5.0, 7.0]
+    assert {"7.0 S", "2.0 S", "5.0 S", "3.0 S"} <= set(_texts(fig).splitlines())
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["SwiGLU", "RMSNorm"]
