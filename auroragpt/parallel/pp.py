@@ -44,10 +44,6 @@ def check_pipeline_layout(strategy: str, dims: ParallelDims) -> None:
         # through the schedule; not done.
         raise ConfigError(f"parallel.sp={dims.sp} with parallel.pp={dims.pp} is not supported "
                           "in this version: use parallel.sp=1 (tensor parallelism composes)")
-    if dims.tp > 1 and dims.dp > 1:
-        raise ConfigError(
-            f"parallel.tp={dims.tp} x parallel.pp={dims.pp} with {dims.dp} data-parallel ranks "
-            "is not supported in this version: run tp x pp ranks only (data-parallel degree 1)")
 
 
 def check_micro_batches(parallel: ParallelConfig, n_micro: int) -> None:

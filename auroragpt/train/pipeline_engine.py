@@ -144,10 +144,11 @@ class PipelineEngine(Engine):
         return StepResult(loss=self._from_last_stage(loss), grad_norm=float(grad_norm))
 
     def _average_gradients(self) -> None:
-        """Mean of every gradient over the data-parallel replicas, in one flat all-reduce."""
+        """Mean of every gradient over the data-parallel replicas, in one flat all-reduce
+        (of this rank's slices, for tensor-parallel gradients)."""
         if self.dp_group is None or self.sharded:
             return
-        grads = [p.grad for p in self.parts.local.parameters() if p.grad is not None]
+        grads = [_local(p.grad) for p in self.parts.local.parameters() if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, group=self.dp_group)
         flat /= self.dp_size
@@ -225,6 +226,7 @@ def _full(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
 
 
-def _local(loss: torch.Tensor) -> torch.Tensor:
-    """A loss as a plain tensor (under `loss_parallel` it is a replicated DTensor)."""
-    return loss.to_local() if isinstance(loss, DTensor) else loss
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a DTensor (the value itself for a replicated loss); plain ones as
+    they are."""
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor

@@ -86,11 +86,21 @@ def test_tp2_x_pp2_on_four_ranks_matches_one_process(runs):
 
 
 @pytest.mark.slow
-def test_resume_a_tp2_x_pp2_run_at_its_layout(runs):
-    """Steps 6-10 after resuming the TP2 x PP2 checkpoint equal the uninterrupted reference's."""
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_tp2_x_pp2_x_dp2_on_eight_ranks_matches_one_process(runs, strategy):
+    got = runs.get("torchrun", 8, strategy, *OVERRIDES, *TP2_X_PP2)
+    assert_same_run(got, reference(runs), weight_atol=TP_WEIGHT_ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc, layout", [(4, TP2_X_PP2), (2, ("parallel.pp=2",))],
+                         ids=["same-layout", "pp2-alone"])
+def test_resume_a_tp2_x_pp2_run(runs, nproc, layout):
+    """Steps 6-10 after resuming the TP2 x PP2 checkpoint (at its layout, or with the tensor
+    split undone) equal the uninterrupted reference's."""
     saved = runs.get("torchrun", 4, "ddp", *SAVE, *OVERRIDES, *TP2_X_PP2)
-    resumed = runs.get("torchrun", 4, "ddp", "--resume", str(saved["dir"] / "checkpoint"),
-                       "--resume-step", "5", *OVERRIDES, *TP2_X_PP2)
+    resumed = runs.get("torchrun", nproc, "ddp", "--resume", str(saved["dir"] / "checkpoint"),
+                       "--resume-step", "5", *OVERRIDES, *layout)
     ref = reference(runs)
     torch.testing.assert_close(torch.tensor(resumed["losses"]),
                                torch.tensor(ref["losses"][5:]), rtol=LOSS_RTOL, atol=0)
@@ -177,8 +187,6 @@ def test_bad_pipeline_configs_are_refused(overrides, message):
 @pytest.mark.parametrize("world, overrides, message", [
     (4, ("parallel.strategy=ddp", "parallel.sp=2", "parallel.pp=2"),
      r"parallel.sp=2 with parallel.pp=2 is not supported"),
-    (8, ("parallel.strategy=ddp", *TP2_X_PP2),
-     r"parallel.tp=2 x parallel.pp=2 with 2 data-parallel ranks is not supported"),
     (2, ("parallel.strategy=zero1", "parallel.pp=2"),
      r"parallel.pp=2 composes with ddp or fsdp .* got parallel.strategy='zero1'"),
 ])
