@@ -1,11 +1,11 @@
 """The pipeline-parallel engine: a schedule from `torch.distributed.pipelining` owns each step.
 
-Ranks form a (pp x dp) or (pp x tp) grid (`ParallelDims`, pipeline outermost). Every rank
-builds the same model and keeps only its stages (`auroragpt.parallel.pp`); with `fsdp` each
-stage is sharded over its data-parallel group, with `parallel.tp` its weights are split over
-its tensor-parallel group (`auroragpt.parallel.tp`, before the split). Stages then pass each
-other sequence-split activations (B, T / tp, dim), and the last stage's logits are split by
-vocabulary, so the loss and its backward run under `loss_parallel`. A step hands the schedule the rank's micro-batches: the
+Ranks form a (pp x dp x tp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
+same model and keeps only its stages (`auroragpt.parallel.pp`); with `parallel.tp` the weights
+are first split over each tensor-parallel group (`auroragpt.parallel.tp`), so stages pass each
+other sequence-split activations (B, T / tp, dim) and the last stage's logits are split by
+vocabulary (the loss and its backward then run under `loss_parallel`); with `fsdp` each stage
+is sharded over its data-parallel group. A step hands the schedule the rank's micro-batches: the
 first stage reads the tokens, the last computes the mean next-token loss of each micro-batch,
 and the schedule divides gradients by their number; the gradients are then averaged over the
 data-parallel group (one all-reduce for ddp, FSDP's reduce-scatter), so the update is the one
