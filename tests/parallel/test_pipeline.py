@@ -86,6 +86,17 @@ def test_tp2_x_pp2_on_four_ranks_matches_one_process(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("extra", [("train.activation_checkpointing=selective",),
+                                   (FOUR_LAYERS, "parallel.pp_schedule=interleaved")],
+                         ids=["selective-checkpointing", "interleaved"])
+def test_tp2_x_pp2_variants_match_one_process(runs, extra):
+    ref = runs.get("python", 1, "single", *SAVE, *OVERRIDES,
+                   *(x for x in extra if x.startswith("model.")))
+    got = runs.get("torchrun", 4, "ddp", *OVERRIDES, *TP2_X_PP2, *extra)
+    assert_same_run(got, ref, weight_atol=TP_WEIGHT_ATOL)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_tp2_x_pp2_x_dp2_on_eight_ranks_matches_one_process(runs, strategy):
     got = runs.get("torchrun", 8, strategy, *OVERRIDES, *TP2_X_PP2)
