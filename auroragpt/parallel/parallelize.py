@@ -30,6 +30,7 @@ from auroragpt.parallel.ac import apply_ac
 from auroragpt.parallel.ddp import apply_ddp, apply_replicate
 from auroragpt.parallel.dims import ParallelDims, resolve_strategy
 from auroragpt.parallel.fsdp import apply_fsdp
+from auroragpt.parallel.pp import check_pipeline_layout
 from auroragpt.parallel.sp import apply_sp, check_sp
 from auroragpt.parallel.tp import apply_tp, check_tp
 
@@ -51,6 +52,7 @@ def check_layout(cfg: Config, dims: ParallelDims) -> None:
             "yet (compiled tensor-parallel blocks drift from the eager numbers); set "
             "train.compile=false"
         )
+    check_pipeline_layout(strategy, dims)
     check_tp(cfg.model, dims.tp)
     check_sp(cfg.model, dims.sp, dims.tp)
 

@@ -25,8 +25,25 @@ from torch import nn
 
 from auroragpt.config import ConfigError, ParallelConfig
 from auroragpt.model import Transformer
+from auroragpt.parallel.dims import ParallelDims
+from auroragpt.parallel.tp import feed_whole_sequence_positions
 
 SCHEDULES = ParallelConfig.PP_SCHEDULES
+
+
+def check_pipeline_layout(strategy: str, dims: ParallelDims) -> None:
+    """Refuse what pipeline stages do not compose with (`strategy` already resolved)."""
+    if dims.pp == 1:
+        return
+    if strategy not in ("ddp", "fsdp", "single"):
+        raise ConfigError(
+            f"parallel.pp={dims.pp} composes with ddp or fsdp on the data dimension in this "
+            f"version; got parallel.strategy={strategy!r}: use ddp or fsdp")
+    if dims.sp > 1:
+        # NOTE: Ulysses would need each stage's sequence slice and its positions threaded
+        # through the schedule; not done.
+        raise ConfigError(f"parallel.sp={dims.sp} with parallel.pp={dims.pp} is not supported "
+                          "in this version: use parallel.sp=1 (tensor parallelism composes)")
 
 
 def check_micro_batches(parallel: ParallelConfig, n_micro: int) -> None:
@@ -73,8 +90,10 @@ def _part(model: Transformer, layer_ids: list[int], first: bool, last: bool) -> 
     return part
 
 
-def split_model(model: Transformer, pp_rank: int, pp: int, virtual: int = 1) -> RankStages:
-    """This rank's stages of `model` (built whole and identical on every rank).
+def split_model(model: Transformer, pp_rank: int, pp: int, virtual: int = 1,
+                tp: int = 1) -> RankStages:
+    """This rank's stages of `model` (built whole and identical on every rank; already split
+    over `tp` ranks by `apply_tp` when tp > 1).
 
     Stage s holds layers [s * L / S, (s + 1) * L / S) of S = pp x virtual stages; rank r holds
     stages r, r + pp, ... (the loop placement torch's interleaved schedule expects).
@@ -90,6 +109,9 @@ def split_model(model: Transformer, pp_rank: int, pp: int, virtual: int = 1) -> 
     indices = list(range(pp_rank, num_stages, pp))
     layers = lambda s: list(range(s * per_stage, (s + 1) * per_stage))  # noqa: E731
     stages = [_part(model, layers(s), s == 0, s == num_stages - 1) for s in indices]
+    for stage in stages if tp > 1 else ():
+        if stage.tok_embeddings is None:  # fed a sequence slice by the stage before
+            feed_whole_sequence_positions(stage, tp)
     local = _part(model, [i for s in indices for i in layers(s)], indices[0] == 0,
                   indices[-1] == num_stages - 1)
     return RankStages(stages, indices, local, num_stages)

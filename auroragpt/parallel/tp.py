@@ -18,6 +18,7 @@ projections' output widths (see `auroragpt.model.Attention`).
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import Replicate, Shard
@@ -93,3 +94,19 @@ def apply_tp(model: nn.Module, tp_mesh: DeviceMesh) -> nn.Module:
     for block in model.layers.values():
         parallelize_module(block, tp_mesh, block_plan())
     return model
+
+
+def feed_whole_sequence_positions(stage: nn.Module, tp: int) -> None:
+    """Give a pipeline stage without the embedding the positions of the whole sequence.
+
+    Between blocks, sequence-parallel activations are this rank's slice (B, T / tp, dim); a
+    stage that receives them from the previous one would take T / tp for the sequence length
+    and rotate with the wrong positions. The hook passes `positions` 0..T-1 instead.
+    """
+    def with_positions(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if kwargs.get("positions") is None:
+            hidden = args[0]  # (B, T / tp, dim)
+            kwargs["positions"] = torch.arange(hidden.shape[1] * tp, device=hidden.device)
+        return args, kwargs
+
+    stage.register_forward_pre_hook(with_positions, with_kwargs=True)

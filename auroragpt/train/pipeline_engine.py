@@ -1,13 +1,17 @@
 """The pipeline-parallel engine: a schedule from `torch.distributed.pipelining` owns each step.
 
-Ranks form a (pp x dp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
-same model and keeps only its stages (`auroragpt.parallel.pp`); with `fsdp` each stage is
-sharded over its data-parallel group. A step hands the schedule the rank's micro-batches: the
+Ranks form a (pp x dp x tp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
+same model and keeps only its stages (`auroragpt.parallel.pp`); with `parallel.tp` the weights
+are first split over each tensor-parallel group (`auroragpt.parallel.tp`), so stages pass each
+other sequence-split activations (B, T / tp, dim) and the last stage's logits are split by
+vocabulary (the loss and its backward then run under `loss_parallel`); with `fsdp` each stage
+is sharded over its data-parallel group. A step hands the schedule the rank's micro-batches: the
 first stage reads the tokens, the last computes the mean next-token loss of each micro-batch,
 and the schedule divides gradients by their number; the gradients are then averaged over the
 data-parallel group (one all-reduce for ddp, FSDP's reduce-scatter), so the update is the one
 a single process makes on the same global batch. Clipping uses the norm over every stage's
-gradients (summed over the pipeline group), and the loss is sent from the last stage to all.
+gradients (DTensor norms combined over their mesh, then summed over the pipeline group), and
+the loss is sent from the last stage to all.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.tensor import DTensor
+from torch.distributed.tensor.parallel import loss_parallel
 
 from auroragpt.checkpoint import consolidate, sharded
-from auroragpt.config import Config, ConfigError
+from auroragpt.config import Config
 from auroragpt.model import Transformer
 from auroragpt.parallel import ParallelDims, pp, resolve_strategy
 from auroragpt.parallel.ac import apply_ac, resolve_mode
 from auroragpt.parallel.fsdp import apply_fsdp
+from auroragpt.parallel.tp import apply_tp
 from auroragpt.train.engine import (
     Engine,
     StepResult,
@@ -43,11 +49,6 @@ class PipelineEngine(Engine):
     def __init__(self, model: Transformer, cfg: Config, device: torch.device,
                  dims: ParallelDims):
         strategy = resolve_strategy(cfg.parallel.strategy, dims.world_size)
-        if strategy not in ("ddp", "fsdp", "single") or dims.tp > 1 or dims.sp > 1:
-            raise ConfigError(
-                f"parallel.pp={dims.pp} composes with ddp or fsdp on the data dimension in "
-                f"this version; got parallel.strategy={cfg.parallel.strategy!r}, "
-                f"parallel.tp={dims.tp}, parallel.sp={dims.sp}: use ddp or fsdp and parallel.tp=1 parallel.sp=1")
         self.cfg, self.device = cfg, device
         self.dtype = resolve_dtype(cfg.train.dtype, device)
         mesh = dims.build_mesh(device.type)
@@ -59,14 +60,19 @@ class PipelineEngine(Engine):
         self.dp_rank = dp_mesh.get_local_rank() if dp_mesh is not None else 0
         self.dp_size = dims.dp
         if any(p.is_meta for p in model.parameters()):
-            # NOTE: materialised whole before the split, so each stage holds exactly the
-            # weights one process draws with the same seed; stage-only materialisation would
-            # have to reproduce that random stream per stage.
+            # NOTE: materialised whole before the split (and before tensor parallelism cuts
+            # each weight), so each stage holds exactly the weights one process draws with the
+            # same seed; stage-only materialisation would have to reproduce that random stream
+            # per stage.
             model.to_empty(device=device)
             model.init_weights()
+        self.tp_size = dims.tp
+        if dims.tp > 1:  # split from the whole weights; stages share these modules
+            apply_tp(model, mesh["tp"])
         if resolve_mode(cfg.train.activation_checkpointing) != "none":
             apply_ac(model, cfg.train.activation_checkpointing)
-        self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank)
+        self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank,
+                                    dims.tp)
         if self.sharded:  # each stage its own FSDP root; `parts.local` sees the same shards
             for stage in self.parts.stages:
                 apply_fsdp(stage, dp_mesh, param_dtype=self.dtype)
@@ -108,6 +114,10 @@ class PipelineEngine(Engine):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=self.dtype == torch.bfloat16)
 
+    def _loss_context(self) -> contextlib.AbstractContextManager:
+        """Vocabulary-split logits (tensor parallel) need `loss_parallel` for loss and backward."""
+        return loss_parallel() if self.tp_size > 1 else contextlib.nullcontext()
+
     def _from_last_stage(self, value: float | None) -> float:
         """The last stage's `value`, on every rank (mean over data-parallel replicas)."""
         sent = torch.tensor([value or 0.0, 1.0 if self.parts.has_last else 0.0],
@@ -122,11 +132,11 @@ class PipelineEngine(Engine):
         tokens = torch.cat(micro_batches).to(self.device)  # (n * mb, S + 1)
         schedule = self._schedule(self.cfg.parallel.pp_schedule, len(micro_batches))
         losses: list[torch.Tensor] = []
-        with self._autocast():
+        with self._autocast(), self._loss_context():
             # return_outputs=False: the last stage would keep every micro-batch's logits
             args = (tokens[:, :-1],) if self.parts.has_first else ()
             schedule.step(*args, target=tokens, losses=losses, return_outputs=False)
-        loss = torch.stack(losses).mean().item() if losses else None
+        loss = torch.stack([_local(x) for x in losses]).mean().item() if losses else None
         self._average_gradients()
         grad_norm = self._clip_grad_norm()
         self.optimizer.step()
@@ -134,10 +144,11 @@ class PipelineEngine(Engine):
         return StepResult(loss=self._from_last_stage(loss), grad_norm=float(grad_norm))
 
     def _average_gradients(self) -> None:
-        """Mean of every gradient over the data-parallel replicas, in one flat all-reduce."""
+        """Mean of every gradient over the data-parallel replicas, in one flat all-reduce
+        (of this rank's slices, for tensor-parallel gradients)."""
         if self.dp_group is None or self.sharded:
             return
-        grads = [p.grad for p in self.parts.local.parameters() if p.grad is not None]
+        grads = [_local(p.grad) for p in self.parts.local.parameters() if p.grad is not None]
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, group=self.dp_group)
         flat /= self.dp_size
@@ -148,8 +159,8 @@ class PipelineEngine(Engine):
         """Clip by the L2 norm of every stage's gradients together, as one process would.
 
         Gradients are already averaged over data parallel, so summing the squares over the
-        pipeline group alone gives the global norm (FSDP's shards are summed over their mesh
-        first, by `full_tensor`).
+        pipeline group alone gives the global norm (FSDP's shards and tensor-parallel slices
+        are combined over their mesh first, by `full_tensor`).
         """
         params = [p for p in self.parts.local.parameters() if p.grad is not None]
         local = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else \
@@ -167,10 +178,10 @@ class PipelineEngine(Engine):
     def eval_loss(self, tokens: torch.Tensor) -> float:
         tokens = tokens.to(self.device)
         schedule = self._schedule("eval", 1)
-        with self._autocast():
+        with self._autocast(), self._loss_context():
             args = (tokens[:, :-1],) if self.parts.has_first else ()
             logits = schedule.eval(*args)
-        loss = next_token_loss(logits, tokens).item() if self.parts.has_last else None
+            loss = _local(next_token_loss(logits, tokens)).item() if self.parts.has_last else None
         return self._from_last_stage(loss)
 
     # -- state -----------------------------------------------------------------------------------
@@ -210,5 +221,12 @@ class PipelineEngine(Engine):
 
 
 def _full(tensor: torch.Tensor) -> torch.Tensor:
-    """The whole tensor behind an FSDP shard (collective over its mesh); plain ones as they are."""
+    """The whole tensor behind an FSDP shard or tensor-parallel slice (collective over its
+    mesh); plain ones as they are."""
     return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a DTensor (the value itself for a replicated loss); plain ones as
+    they are."""
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor

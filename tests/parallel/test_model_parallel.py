@@ -25,9 +25,8 @@ TP_WEIGHT_ATOL = 5e-5
 slow = pytest.mark.slow
 
 
-def split_run(tmp_path, nproc: int, *overrides: str) -> dict:
-    run([*launch_prefix("torchrun", nproc), str(SPLIT_WORKER), "--out", str(tmp_path),
-         *overrides])
+def split_run(tmp_path, nproc: int, *overrides: str, worker: Path = SPLIT_WORKER) -> dict:
+    run([*launch_prefix("torchrun", nproc), str(worker), "--out", str(tmp_path), *overrides])
     return json.loads((tmp_path / "report.json").read_text())
 
 

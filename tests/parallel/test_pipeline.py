@@ -2,29 +2,36 @@
 
 Multi-rank runs train the debug model for 10 steps under torchrun (gloo) with the strategy
 tests' batch (16 sequences, micro-batches of 4, clipping at 0.5, so some steps clip) and must
-reproduce the one-process reference: its losses, gradient norms and final weights. The split itself is checked in process: chaining a rank's stages reproduces the plain
-model's logits and gradients.
+reproduce the one-process reference: its losses, gradient norms and final weights. The split
+itself is checked by chaining every rank's stages in one process (and, split over two
+tensor-parallel ranks, in each of them): the plain model's logits and gradients.
 """
+
+from pathlib import Path
 
 import pytest
 import torch
 from multiprocess_helpers import auroragpt_command, child_env
 from safetensors.torch import load_file
+from test_model_parallel import TP_WEIGHT_ATOL, split_run
 from test_strategies import LOSS_RTOL, OVERRIDES, SAVE, WEIGHT_ATOL, assert_same_weights, reference
 
 from auroragpt.config import ConfigError, ParallelConfig, apply_overrides, get_preset
 from auroragpt.model import build_model
 from auroragpt.parallel import ParallelDims, pp
+from auroragpt.parallel.parallelize import check_layout
 from auroragpt.train.engine import next_token_loss
 
 FOUR_LAYERS = "model.n_layers=4"  # interleaved: 2 ranks x 2 virtual stages x 1 layer
+TP2_X_PP2 = ("parallel.tp=2", "parallel.pp=2")
+STAGES_WORKER = Path(__file__).with_name("stages_worker.py")
 
 
 def pipeline_run(runs, nproc: int, *extra: str, strategy: str = "ddp") -> dict:
     return runs.get("torchrun", nproc, strategy, *OVERRIDES, *extra)
 
 
-def assert_same_run(got: dict, ref: dict) -> None:
+def assert_same_run(got: dict, ref: dict, weight_atol: float = WEIGHT_ATOL) -> None:
     """Losses, gradient norms and final weights (all of the reference's names) as `ref`'s."""
     torch.testing.assert_close(torch.tensor(got["losses"]), torch.tensor(ref["losses"]),
                                rtol=LOSS_RTOL, atol=0)
@@ -34,7 +41,7 @@ def assert_same_run(got: dict, ref: dict) -> None:
     expected = load_file(str(ref["dir"] / "final.safetensors"))
     assert sorted(weights) == sorted(expected)
     for name, tensor in expected.items():
-        torch.testing.assert_close(weights[name], tensor, atol=WEIGHT_ATOL, rtol=0, msg=name)
+        torch.testing.assert_close(weights[name], tensor, atol=weight_atol, rtol=0, msg=name)
 
 
 @pytest.mark.parametrize("schedule", ["1f1b", "gpipe"])
@@ -70,6 +77,46 @@ def test_tiny_preset_as_pp2_x_dp2_matches_one_process(runs):
     tiny = ("--preset", "tiny", "--steps", "3", "train.micro_batch_size=4")
     ref = runs.get("python", 1, "single", *tiny)
     assert_same_run(runs.get("torchrun", 4, "ddp", *tiny, "parallel.pp=2"), ref)
+
+
+def test_tp2_x_pp2_on_four_ranks_matches_one_process(runs):
+    """Two stages, each split over two tensor-parallel ranks (1F1B): one process's run."""
+    got = runs.get("torchrun", 4, "ddp", *SAVE, *OVERRIDES, *TP2_X_PP2)
+    assert_same_run(got, reference(runs), weight_atol=TP_WEIGHT_ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [("train.activation_checkpointing=selective",),
+                                   (FOUR_LAYERS, "parallel.pp_schedule=interleaved")],
+                         ids=["selective-checkpointing", "interleaved"])
+def test_tp2_x_pp2_variants_match_one_process(runs, extra):
+    ref = runs.get("python", 1, "single", *SAVE, *OVERRIDES,
+                   *(x for x in extra if x.startswith("model.")))
+    got = runs.get("torchrun", 4, "ddp", *OVERRIDES, *TP2_X_PP2, *extra)
+    assert_same_run(got, ref, weight_atol=TP_WEIGHT_ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_tp2_x_pp2_x_dp2_on_eight_ranks_matches_one_process(runs, strategy):
+    got = runs.get("torchrun", 8, strategy, *OVERRIDES, *TP2_X_PP2)
+    assert_same_run(got, reference(runs), weight_atol=TP_WEIGHT_ATOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc, layout", [(4, TP2_X_PP2), (2, ("parallel.pp=2",))],
+                         ids=["same-layout", "pp2-alone"])
+def test_resume_a_tp2_x_pp2_run(runs, nproc, layout):
+    """Steps 6-10 after resuming the TP2 x PP2 checkpoint (at its layout, or with the tensor
+    split undone) equal the uninterrupted reference's."""
+    saved = runs.get("torchrun", 4, "ddp", *SAVE, *OVERRIDES, *TP2_X_PP2)
+    resumed = runs.get("torchrun", nproc, "ddp", "--resume", str(saved["dir"] / "checkpoint"),
+                       "--resume-step", "5", *OVERRIDES, *layout)
+    ref = reference(runs)
+    torch.testing.assert_close(torch.tensor(resumed["losses"]),
+                               torch.tensor(ref["losses"][5:]), rtol=LOSS_RTOL, atol=0)
+    assert_same_weights(resumed["dir"] / "final.safetensors", ref["dir"] / "final.safetensors",
+                        TP_WEIGHT_ATOL)
 
 
 @pytest.mark.slow
@@ -119,6 +166,18 @@ def test_chained_stages_give_the_plain_model_logits_and_gradients(pp_degree, vir
             torch.testing.assert_close(param.grad, plain_grads[name].grad, rtol=0, atol=0)
 
 
+def test_tensor_parallel_stages_chained_give_the_plain_model_logits_and_gradients(tmp_path):
+    """4 layers as 2 ranks x 2 virtual stages, each split over 2 tensor-parallel ranks: the
+    stages pass sequence slices (B, T / 2, dim) on and still compute the plain model."""
+    got = split_run(tmp_path, 2, worker=STAGES_WORKER)
+    assert got["names_match"]
+    assert got["boundary_shape"] == [2, get_preset("debug").model.max_seq_len // 2,
+                                     get_preset("debug").model.dim]
+    assert got["logits_max_diff"] < 1e-5
+    assert got["grad_max_diff"] < 1e-4 * got["grad_max"]
+    assert got["loss"] == pytest.approx(got["ref_loss"], rel=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------
 # Refusals, before any work
 # ----------------------------------------------------------------------------------------------
@@ -134,6 +193,18 @@ def test_chained_stages_give_the_plain_model_logits_and_gradients(pp_degree, vir
 def test_bad_pipeline_configs_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(get_preset("debug"), overrides)
+
+
+@pytest.mark.parametrize("world, overrides, message", [
+    (4, ("parallel.strategy=ddp", "parallel.sp=2", "parallel.pp=2"),
+     r"parallel.sp=2 with parallel.pp=2 is not supported"),
+    (2, ("parallel.strategy=zero1", "parallel.pp=2"),
+     r"parallel.pp=2 composes with ddp or fsdp .* got parallel.strategy='zero1'"),
+])
+def test_layouts_pipelines_do_not_compose_with_are_refused(world, overrides, message):
+    cfg = apply_overrides(get_preset("debug"), list(overrides))
+    with pytest.raises(ConfigError, match=message):
+        check_layout(cfg, ParallelDims.from_config(cfg.parallel, world))
 
 
 def test_degrees_not_multiplying_to_the_world_size_are_refused():

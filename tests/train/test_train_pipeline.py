@@ -1,5 +1,6 @@
-"""`auroragpt train` with two pipeline stages: the training loop's own losses, validation
-losses and checkpoint against one process running the same command."""
+"""`auroragpt train` with two pipeline stages (and, slow, each split over two tensor-parallel
+ranks): the training loop's own losses, validation losses and checkpoint against one process
+running the same command."""
 
 from __future__ import annotations
 
@@ -25,10 +26,15 @@ def run_train(prefix: list[str], run_dir: Path, cache: Path, *overrides: str) ->
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_pipeline_stages_train_validate_and_save_like_one_process(tmp_path, data_cache):
+@pytest.mark.parametrize("nproc, layout", [
+    (2, ("parallel.pp=2", "parallel.pp_schedule=1f1b")),
+    pytest.param(4, ("parallel.pp=2", "parallel.tp=2"), marks=pytest.mark.slow),
+], ids=["pp2", "tp2-x-pp2"])
+def test_two_pipeline_stages_train_validate_and_save_like_one_process(tmp_path, data_cache,
+                                                                       nproc, layout):
     one = run_train([sys.executable], tmp_path / "one", data_cache)
-    two = run_train([str(TORCHRUN), "--standalone", "--nproc_per_node", "2"], tmp_path / "two",
-                    data_cache, "parallel.pp=2", "parallel.pp_schedule=1f1b")
+    two = run_train([str(TORCHRUN), "--standalone", "--nproc_per_node", str(nproc)],
+                    tmp_path / "two", data_cache, *layout)
     assert [r["step"] for r in two] == [1, 2, 3, 4]
     for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-6)
