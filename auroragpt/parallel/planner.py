@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from auroragpt.config import Config, ConfigError, ModelConfig, flops_per_token
 from auroragpt.parallel.machines import GiB, Machine
+from auroragpt.parallel.pp import check_pipeline_layout
 
 # ----------------------------------------------------------------------------------------------
 # Training state per parameter
@@ -150,7 +151,12 @@ class Layout:
         return self.world // (self.tp * self.pp * self.sp)
 
     def check(self, model: ModelConfig) -> None:
-        """Refuse degrees that cannot run, naming the field."""
+        """Refuse degrees that cannot run, naming the field (training's refusals included, so
+        the planner never recommends a layout `auroragpt train` would refuse)."""
+        check_pipeline_layout(self.strategy, self)
+        if self.strategy.startswith("zero") and (self.tp > 1 or self.sp > 1):
+            raise ConfigError(f"parallel.strategy={self.strategy} does not compose with "
+                              f"parallel.tp={self.tp}, parallel.sp={self.sp}")
         if self.world % (self.tp * self.pp * self.sp):
             raise ConfigError(
                 f"parallel.tp={self.tp} x parallel.pp={self.pp} x parallel.sp={self.sp} must "

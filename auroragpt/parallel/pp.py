@@ -32,7 +32,8 @@ SCHEDULES = ParallelConfig.PP_SCHEDULES
 
 
 def check_pipeline_layout(strategy: str, dims: ParallelDims) -> None:
-    """Refuse what pipeline stages do not compose with (`strategy` already resolved)."""
+    """Refuse what pipeline stages do not compose with (`strategy` already resolved); `dims`
+    needs only `pp` and `sp`, so the planner's `Layout` is checked the same way."""
     if dims.pp == 1:
         return
     if strategy not in ("ddp", "fsdp", "single"):
