@@ -1,5 +1,6 @@
 """Checks of exercise 07: the tensor-parallel MLP on 2 real ranks (gloo, float64) against the
-unsharded MLP, and the bubble fraction against a step-by-step simulation of GPipe and 1F1B."""
+unsharded MLP, and the bubble fraction against a slot-by-slot simulation of GPipe and 1F1B
+(`auroragpt.parallel.schedule_model`, itself tested against the published formula)."""
 
 import json
 import os
@@ -9,6 +10,7 @@ import sys
 import textwrap
 
 from auroragpt.exercise_checker.checking import CheckFailed, check, expect_close, is_close
+from auroragpt.parallel import schedule_model
 
 # Runs on 2 ranks: the learner's functions against the unsharded MLP, computed by this script.
 _ON_TWO_RANKS = textwrap.dedent("""
@@ -128,45 +130,6 @@ def mlp_on_two_ranks(ctx):
                               "one is enough")
 
 
-def _simulated_bubble(stages: int, micro: int, schedule: str) -> float:
-    """Run a pipeline step slot by slot (forward 1 unit, backward 2) and measure its idle share.
-
-    Stage s runs its own list of operations in order; each waits for the stage before it
-    (forward) or after it (backward) to finish the same micro-batch.
-    """
-    forward, backward = 1, 2
-    orders = []
-    for s in range(stages):
-        if schedule == "gpipe":
-            order = [("F", i) for i in range(micro)] + [("B", i) for i in range(micro)]
-        else:  # 1F1B: warm-up forwards, then one forward per backward, then the rest
-            warm = min(stages - s - 1, micro)
-            order = [("F", i) for i in range(warm)]
-            for i in range(micro - warm):
-                order += [("F", warm + i), ("B", i)]
-            order += [("B", i) for i in range(micro - warm, micro)]
-        orders.append(order)
-    done: dict[tuple[str, int, int], int] = {}
-    position, clock = [0] * stages, [0] * stages
-    while any(position[s] < len(orders[s]) for s in range(stages)):
-        progressed = False
-        for s in range(stages):
-            if position[s] == len(orders[s]):
-                continue
-            kind, i = orders[s][position[s]]
-            need = ([("F", s - 1, i)] if kind == "F" and s > 0 else
-                    [("B", s + 1, i)] if kind == "B" and s < stages - 1 else
-                    [("F", s, i)] if kind == "B" else [])
-            if all(n in done for n in need):
-                start = max([clock[s], *(done[n] for n in need)])
-                clock[s] = done[(kind, s, i)] = start + (forward if kind == "F" else backward)
-                position[s] += 1
-                progressed = True
-        assert progressed, "the simulated schedule deadlocked"
-    makespan = max(clock)
-    return 1 - micro * (forward + backward) / makespan
-
-
 @check("bubble_fraction equals the idle share of simulated GPipe and 1F1B steps",
        hint="a step lasts as long as the last stage's last backward; count the slots, not only "
             "the idle ones, in the denominator")
@@ -176,7 +139,8 @@ def bubble(ctx):
     cases = [(1, 4), (2, 1), (2, 4), (4, 8)] + [(rng.randint(1, 8), rng.randint(1, 24))
                                                  for _ in range(10)]
     for stages, micro in cases:
-        simulated = {s: _simulated_bubble(stages, micro, s) for s in ("gpipe", "1f1b")}
+        simulated = {s: schedule_model.bubble(schedule_model.simulate(stages, micro, s))
+                     for s in schedule_model.SCHEDULES}
         assert abs(simulated["gpipe"] - simulated["1f1b"]) < 1e-12  # same idle time, reordered
         got = float(bubble_fraction(stages, micro))
         if stages > 1 and is_close(got, (stages - 1) / micro):
