@@ -7,7 +7,8 @@
   one module per dimension: `tp.py` (tensor), `sp.py` (sequence, Ulysses), `pp.py`
   (pipeline stages and schedules), `ac.py` (activation checkpointing), `ddp.py`, `fsdp.py`,
   `zero.py` (DeepSpeed).
-- `planner.py` + `machines.py`: what fits where, the arithmetic behind `auroragpt plan`.
+- `planner.py` + `machines.py`: what fits where, the arithmetic behind `auroragpt plan`;
+  `schedule_model.py`: GPipe and 1F1B timelines slot by slot (bubble, micro-batches held).
 - Sharded checkpoints of these strategies (and consolidated weights) live in
   `auroragpt.checkpoint` (`sharded.py`, `consolidate.py`), beside this package.
 - `tensor_storage_bytes(engine)`, `PeakStateBytes`: measured per-rank bytes of parameters,

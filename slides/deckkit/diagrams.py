@@ -226,3 +226,59 @@ def sample_windows(lengths: list[int], document_order: list[int], sample_starts:
     ax.spines["left"].set_visible(False)
     ax.grid(False)
     return fig
+
+
+def tp_mlp_diagram(cfg: ModelConfig, tp: int):
+    """The SwiGLU feed-forward of one block split over `tp` ranks, Megatron style: w1 and w3 by
+    output rows (column parallel), w2 by input columns (row parallel), shapes from a meta build."""
+    with torch.device("meta"):
+        ffn = Transformer(cfg).layers["0"].feed_forward
+    hidden, dim = ffn.w1.weight.shape
+    if hidden % tp:
+        raise ValueError(f"tp={tp} must divide the feed-forward width {hidden}")
+    fig, ax = plt.subplots(figsize=(12, 3.6))
+    _blank_axes(ax, 24, 7.2)
+    ax.set_aspect("auto")
+    _box(ax, 2, 3.6, 3, 1.6, f"x\n(tokens, {dim:,})\nwhole on\nevery rank", GREY, fontsize=10)
+    _box(ax, 21.8, 3.6, 4, 1.6, f"all-reduce\nsum of the {tp}\npartial (tokens, {dim:,})", ORANGE,
+         fontsize=10)
+    row_h = 6.4 / tp
+    for r in range(tp):
+        y = 0.4 + row_h * (tp - r - 0.5)
+        color = PALETTE[r % len(PALETTE)]
+        _box(ax, 7.5, y, 5.5, row_h * 0.8,
+             f"rank {r}: w1, w3 rows {r * hidden // tp:,}-{(r + 1) * hidden // tp - 1:,}\n"
+             f"shard {hidden // tp:,}×{dim:,}", color, fontsize=9)
+        _box(ax, 14.5, y, 5.5, row_h * 0.8,
+             f"rank {r}: w2 columns, same units\nshard {dim:,}×{hidden // tp:,}", color, fontsize=9)
+        _arrow(ax, (3.5, 3.6), (4.75, y))
+        _arrow(ax, (10.25, y), (11.75, y))
+        _arrow(ax, (17.25, y), (19.8, 3.6))
+    ax.text(13.2 - 2.2, 7.0, "SiLU(w1 x) · w3 x: local, no communication", ha="center",
+            fontsize=10, color=GREY)
+    return fig
+
+
+def pipeline_schedule_figure(stages: int, micro_batches: int,
+                             schedules: tuple[str, ...] = ("gpipe", "1f1b")):
+    """One timeline per schedule from `auroragpt.parallel.schedule_model` (forward 1 unit,
+    backward 2): a bar per operation, labelled with its micro-batch."""
+    from auroragpt.parallel import schedule_model
+
+    fig, axes = plt.subplots(len(schedules), 1, figsize=(12, 1.0 + 0.6 * stages * len(schedules)),
+                             sharex=True, squeeze=False)
+    for ax, schedule in zip(axes[:, 0], schedules, strict=True):
+        slots = schedule_model.simulate(stages, micro_batches, schedule)
+        for slot in slots:
+            ax.barh(slot.stage, slot.end - slot.start, left=slot.start, edgecolor="white",
+                    color=BLUE if slot.kind == "F" else TEAL)
+            ax.text((slot.start + slot.end) / 2, slot.stage, str(slot.micro_batch), ha="center",
+                    va="center", color="white", fontsize=9)
+        held = max(schedule_model.held(slots, s) for s in range(stages))
+        ax.set(yticks=range(stages), yticklabels=[f"stage {s}" for s in range(stages)],
+               title=f"{schedule}: bubble {schedule_model.bubble(slots):.0%}, up to {held} "
+                     "micro-batches of activations held")
+        ax.invert_yaxis()
+        ax.grid(False)
+    axes[-1, 0].set_xlabel("time (forward = 1, backward = 2; blue forward, teal backward)")
+    return fig

@@ -87,3 +87,20 @@ def test_bytes_moved_plot_labels_each_bar_with_its_value():
     assert sorted(p.get_width() for p in fig.axes[0].patches) == [2.0, 3.0, 5.0, 7.0]
     assert {"7.0 S", "2.0 S", "5.0 S", "3.0 S"} <= set(_texts(fig).splitlines())
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["SwiGLU", "RMSNorm"]
+
+
+def test_tp_mlp_diagram_splits_the_7b_feed_forward_over_4_ranks():
+    text = _texts(diagrams.tp_mlp_diagram(get_preset("7b").model, 4))
+    # SwiGLU hidden 11008 = 4 x 2752 (Llama-2-7B)
+    assert "shard 2,752×4,096" in text and "shard 4,096×2,752" in text
+    assert "rank 3: w1, w3 rows 8,256-11,007" in text
+
+
+def test_pipeline_figure_draws_every_operation_and_the_formula_bubble():
+    fig = diagrams.pipeline_schedule_figure(4, 8)
+    for ax in fig.axes:
+        assert len(ax.patches) == 2 * 4 * 8  # a forward and a backward per stage and micro-batch
+        assert max(p.get_x() + p.get_width() for p in ax.patches) == (8 + 4 - 1) * 3
+        assert f"bubble {3 / 11:.0%}" in ax.get_title()  # (p - 1) / (m + p - 1)
+    assert "up to 8 micro-batches" in fig.axes[0].get_title()  # GPipe holds all m
+    assert "up to 4 micro-batches" in fig.axes[1].get_title()  # 1F1B at most p

@@ -25,7 +25,8 @@ from auroragpt.atomic import atomic_path
 # The decks issue 9 asks for: the overview and one per part-1 notebook chapter.
 EXPECTED_DECKS = {
     "overview", "00_environment", "01_tokenization", "02_tiny_gpt", "03_llama_architecture",
-    "04_training_loop", "05_data_at_scale", "08_kernels", "10_evaluating_checkpoints",
+    "04_training_loop", "05_data_at_scale", "07_3d_parallelism", "08_kernels",
+    "10_evaluating_checkpoints",
 }
 SLIDES = Path(__file__).resolve().parents[2] / "slides"
 SCREENSHOTS = SLIDES / "_site" / "screenshots"
