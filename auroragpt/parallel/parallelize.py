@@ -44,14 +44,6 @@ def check_layout(cfg: Config, dims: ParallelDims) -> None:
             "DeepSpeed cannot hold tensor- or sequence-parallel (DTensor) models; use fsdp, "
             "which shards like ZeRO-3"
         )
-    if cfg.train.compile and (dims.tp > 1 or dims.sp > 1):
-        # NOTE: measured: compiled blocks with tp=2 matched the first step, then drifted
-        # (6.2372 against 6.2249 at step 2), so the combination is refused until understood.
-        raise ConfigError(
-            f"train.compile=true with parallel.tp={dims.tp}, parallel.sp={dims.sp}: not supported "
-            "yet (compiled tensor-parallel blocks drift from the eager numbers); set "
-            "train.compile=false"
-        )
     check_pipeline_layout(strategy, dims)
     check_tp(cfg.model, dims.tp)
     check_sp(cfg.model, dims.sp, dims.tp)
@@ -72,8 +64,27 @@ def materialize(model: nn.Module, device: torch.device) -> None:
         model.init_weights()
 
 
+def _waited(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    """Forward hook: a plain tensor for an `AsyncCollectiveTensor` output, same autograd graph.
+
+    NOTE: a tensor-parallel embedding returns its sequence slice as an AsyncCollectiveTensor
+    (the reduce-scatter not yet waited for). Fed as is to a compiled block, torch 2.13 waits
+    for it before tracing and drops its requires_grad, so the compiled graph has no edge back
+    to the embedding: its gradient stays zero while every block's is right (measured; pytorch
+    PR 191113). Any non-view op waits and returns a plain tensor, recorded by autograd.
+    """
+    from torch.distributed._functional_collectives import AsyncCollectiveTensor
+
+    return output.clone() if isinstance(output, AsyncCollectiveTensor) else output
+
+
 def apply_compile(model: nn.Module) -> None:
-    """Compile each block on its own: one compiled graph reused by every identical block."""
+    """Compile each block on its own: one compiled graph reused by every identical block.
+
+    What enters the first block from the eager embedding is waited for first (see `_waited`).
+    """
+    if getattr(model, "tok_embeddings", None) is not None:
+        model.tok_embeddings.register_forward_hook(_waited)
     for block in model.layers.values():
         block.compile()
 

@@ -34,8 +34,11 @@ def split_run(tmp_path, nproc: int, *overrides: str, worker: Path = SPLIT_WORKER
     ("parallel.strategy=fsdp", "parallel.tp=2"),
     # one KV head for two sequence-parallel ranks: it is repeated before the exchange
     ("parallel.strategy=ddp", "parallel.sp=2", "model.n_kv_heads=1"),
+    # compiled blocks: the gradient must flow back from the first one to the eager embedding
+    ("parallel.strategy=fsdp", "parallel.tp=2", "train.compile=true"),
     pytest.param(("parallel.strategy=ddp", "parallel.tp=2"), marks=slow),
     pytest.param(("parallel.strategy=fsdp", "parallel.sp=2"), marks=slow),
+    pytest.param(("parallel.strategy=fsdp", "parallel.sp=2", "train.compile=true"), marks=slow),
 ], ids=lambda o: "-".join(x.split(".")[-1] for x in o))
 def test_split_model_matches_the_plain_model(tmp_path, overrides):
     """Meta-built, split and materialised: same initial weights bit for bit, same logits and
@@ -62,6 +65,9 @@ def test_tp2_x_dp2_on_four_ranks_trains_like_one_process(runs):
     (4, "ddp", ("parallel.tp=2",)),
     (4, "fsdp", ("parallel.tp=2", "parallel.sp=2")),
     (2, "fsdp", ("parallel.tp=2", "train.activation_checkpointing=selective")),
+    (2, "fsdp", ("parallel.tp=2", "train.compile=true")),
+    (2, "ddp", ("parallel.tp=2", "train.compile=true", "train.activation_checkpointing=full")),
+    (2, "fsdp", ("parallel.sp=2", "train.compile=true")),
 ])
 def test_more_layouts_train_like_one_process(runs, nproc, strategy, layout):
     assert_same_training(runs.get("torchrun", nproc, strategy, *layout, *OVERRIDES),
@@ -100,8 +106,6 @@ def layout(world: int, *overrides: str):
      r"parallel.sp=4 x parallel.tp=2 must divide model.n_heads=4"),
     (2, ("parallel.strategy=ddp", "parallel.sp=2", "model.max_seq_len=63"),
      r"parallel.sp=2 x parallel.tp=1 must divide model.max_seq_len=63"),
-    (2, ("parallel.strategy=fsdp", "parallel.tp=2", "train.compile=true"),
-     r"train.compile=true with parallel.tp=2, parallel.sp=1: not supported"),
 ])
 def test_bad_layouts_are_refused_before_any_work(world, overrides, message):
     cfg, dims = layout(world, *overrides)
