@@ -25,6 +25,7 @@ from auroragpt.train.engine import next_token_loss
 FOUR_LAYERS = "model.n_layers=4"  # interleaved: 2 ranks x 2 virtual stages x 1 layer
 TP2_X_PP2 = ("parallel.tp=2", "parallel.pp=2")
 STAGES_WORKER = Path(__file__).with_name("stages_worker.py")
+PP_INIT_WORKER = Path(__file__).with_name("pp_init_worker.py")
 
 
 def pipeline_run(runs, nproc: int, *extra: str, strategy: str = "ddp") -> dict:
@@ -176,6 +177,35 @@ def test_tensor_parallel_stages_chained_give_the_plain_model_logits_and_gradient
     assert got["logits_max_diff"] < 1e-5
     assert got["grad_max_diff"] < 1e-4 * got["grad_max"]
     assert got["loss"] == pytest.approx(got["ref_loss"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisation: each rank allocates its own stages only, with one process's weights
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nproc, overrides", [
+    (2, ("parallel.strategy=ddp", "parallel.pp=2")),
+    (2, ("parallel.strategy=ddp", "parallel.pp=2", FOUR_LAYERS,
+         "parallel.pp_schedule=interleaved")),
+    (4, ("parallel.strategy=ddp", *TP2_X_PP2)),
+    pytest.param(4, ("parallel.strategy=fsdp", "parallel.pp=2"), marks=pytest.mark.slow),
+], ids=["pp2", "pp2-interleaved", "tp2-x-pp2", "pp2-x-fsdp2"])
+def test_a_pipeline_rank_allocates_only_its_stages_with_the_plain_models_weights(
+        tmp_path, nproc, overrides):
+    """Built on the meta device: every parameter a rank does not hold is still on the meta
+    device afterwards, and the ones it holds are the plain model's initial weights (drawn in
+    one process after the same seed), bit for bit."""
+    got = split_run(tmp_path, nproc, *overrides, worker=PP_INIT_WORKER)
+    names = set(got["names"])
+    held = [set(rank["held"]) for rank in got["ranks"]]
+    assert set().union(*held) == names
+    for rank, held_names in zip(got["ranks"], held, strict=True):
+        assert held_names < names  # a proper part of the model
+        assert set(rank["still_meta"]) == names - held_names
+        assert rank["init_max_diff"] == 0.0
+        if "parallel.strategy=ddp" in overrides:  # FSDP divides (and pads) it further
+            assert rank["allocated"] == rank["planned"]
 
 
 # ----------------------------------------------------------------------------------------------
