@@ -14,7 +14,16 @@ import torch
 from multiprocess_helpers import auroragpt_command, child_env
 from safetensors.torch import load_file
 from test_model_parallel import TP_WEIGHT_ATOL, split_run
-from test_strategies import LOSS_RTOL, OVERRIDES, SAVE, WEIGHT_ATOL, assert_same_weights, reference
+from test_strategies import (
+    LOSS_RTOL,
+    OVERRIDES,
+    SAVE,
+    WEIGHT_ATOL,
+    assert_same_training,
+    assert_same_weights,
+    launcher_for,
+    reference,
+)
 
 from auroragpt.config import ConfigError, ParallelConfig, apply_overrides, get_preset
 from auroragpt.model import build_model
@@ -130,6 +139,24 @@ def test_resume_a_pipeline_run_from_its_checkpoint(runs):
     torch.testing.assert_close(torch.tensor(resumed["losses"]),
                                torch.tensor(ref["losses"][5:]), rtol=1e-6, atol=0)
     assert_same_weights(resumed["dir"] / "final.safetensors", ref["dir"] / "final.safetensors")
+
+
+@pytest.mark.parametrize("saved, resumed", [
+    ((2, "ddp", ("parallel.pp=2",)), (1, "fsdp", ())),
+    ((2, "fsdp", ()), (2, "ddp", ("parallel.pp=2",))),
+], ids=["pp2-to-one-process", "dp2-to-pp2"])
+def test_resume_at_another_pipeline_degree(runs, saved, resumed):
+    """A PP=2 checkpoint resumed in one process, and a two-rank FSDP (pp=1) checkpoint resumed
+    as two pipeline stages: steps 6-10 equal the uninterrupted reference's. Both go through
+    the sharded checkpoint (torch distributed checkpoint, plain-model names), which a plain
+    ddp run does not write."""
+    (saved_on, saved_strategy, saved_layout), (resumed_on, strategy, layout) = saved, resumed
+    first = runs.get(launcher_for(saved_on), saved_on, saved_strategy, *SAVE, *OVERRIDES,
+                     *saved_layout)
+    second = runs.get(launcher_for(resumed_on), resumed_on, strategy, "--resume",
+                      str(first["dir"] / "checkpoint"), "--resume-step", "5", *OVERRIDES,
+                      *layout)
+    assert_same_training(second, reference(runs), first_step=5)
 
 
 # ----------------------------------------------------------------------------------------------
