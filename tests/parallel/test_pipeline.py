@@ -26,7 +26,7 @@ from test_strategies import (
 )
 
 from auroragpt.config import ConfigError, ParallelConfig, apply_overrides, get_preset
-from auroragpt.model import build_model
+from auroragpt.model import Transformer, build_model
 from auroragpt.parallel import ParallelDims, pp
 from auroragpt.parallel.parallelize import check_layout
 from auroragpt.train.engine import next_token_loss
@@ -192,6 +192,33 @@ def test_chained_stages_give_the_plain_model_logits_and_gradients(pp_degree, vir
     for rank in ranks:
         for name, param in rank.local.named_parameters():
             torch.testing.assert_close(param.grad, plain_grads[name].grad, rtol=0, atol=0)
+
+
+def test_stages_materialised_alone_hold_the_plain_models_weights_and_compute_it():
+    """Each rank's stages (2 ranks x 2 virtual stages) split on the meta device, then allocated
+    and initialised alone after the seed of a whole model built in one process: its weights bit
+    for bit, and chained, its logits (the rotary tables were built too)."""
+    cfg = get_preset("debug").model
+    cfg.n_layers = 4
+    torch.manual_seed(0)
+    plain = build_model(cfg)
+    tokens = torch.randint(0, cfg.vocab_size, (2, 16))
+    ranks = []
+    for rank in range(2):
+        with torch.device("meta"):
+            model = Transformer(cfg)
+        ranks.append(pp.split_model(model, rank, 2, 2))
+        torch.manual_seed(0)
+        pp.materialize_stages(ranks[-1], torch.device("cpu"))
+    weights = plain.state_dict()
+    for rank in ranks:
+        for name, tensor in rank.local.state_dict().items():
+            assert torch.equal(tensor, weights[name]), name
+    hidden = tokens
+    for _, stage in sorted((i, s) for rank in ranks
+                           for i, s in zip(rank.indices, rank.stages, strict=True)):
+        hidden = stage(hidden)
+    torch.testing.assert_close(hidden, plain(tokens), rtol=0, atol=0)
 
 
 def test_tensor_parallel_stages_chained_give_the_plain_model_logits_and_gradients(tmp_path):
