@@ -4,7 +4,9 @@ Multi-rank runs train the debug model for 10 steps under torchrun (gloo) with th
 tests' batch (16 sequences, micro-batches of 4, clipping at 0.5, so some steps clip) and must
 reproduce the one-process reference: its losses, gradient norms and final weights. The split
 itself is checked by chaining every rank's stages in one process (and, split over two
-tensor-parallel ranks, in each of them): the plain model's logits and gradients.
+tensor-parallel ranks, in each of them): the plain model's logits and gradients. Built on the
+meta device, a rank allocates only its own stages, with one process's initial weights
+(`pp_init_worker.py`), and checkpoints resume at another pipeline degree.
 """
 
 from pathlib import Path
