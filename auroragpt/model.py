@@ -13,7 +13,8 @@ Notable features:
 - `layers` is a `ModuleDict` keyed "0".."n-1" and `tok_embeddings`, `norm` and `output` may be
   set to None, so a pipeline stage can keep just its slice of the model.
 - Construction allocates, `init_weights()` initialises: build on the meta device, shard, then
-  `to_empty(device=...)` and `init_weights()`.
+  `to_empty(device=...)` and `init_weights()`. Each weight comes from a generator seeded by
+  one base seed and its name, so any slice of the model initialises to the whole one's numbers.
 - A KV cache that lives on whatever device the model lives on: keys and values are written at
   the new tokens' positions, given as a tensor, so no shape depends on the position (one
   compiled decode step serves them all). Sampling and decoding live in `auroragpt.generation`.
@@ -24,6 +25,7 @@ The model knows nothing of parallelism: `auroragpt.parallel` applies it from out
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 
 import torch
@@ -168,10 +170,20 @@ class TransformerBlock(nn.Module):
         return h + self.feed_forward(self.ffn_norm(h))
 
 
-def _init_whole(param: torch.Tensor, init_fn, **kwargs) -> None:
-    """Draw `param`'s full shape with `init_fn` and copy the numbers into it."""
+def draw_init_seed() -> int:
+    """The base seed of `Transformer.init_weights`: one draw from the global (CPU) RNG, so
+    every rank seeded alike gets the same one."""
+    return int(torch.randint(2**62, ()).item())
+
+
+def _init_whole(param: torch.Tensor, name: str, seed: int, init_fn, **kwargs) -> None:
+    """Draw `param`'s full shape with `init_fn` from a generator of its own, seeded by `seed`
+    and `name` (its qualified name in the plain model), and copy the numbers into it."""
+    if param.is_meta:  # a model built on the meta device for its shapes only: no numbers
+        return
+    generator = torch.Generator(device=param.device).manual_seed(seed + zlib.crc32(name.encode()))
     full = torch.empty(param.shape, dtype=param.dtype, device=param.device)
-    init_fn(full, **kwargs)
+    init_fn(full, generator=generator, **kwargs)
     param.copy_(full)
 
 
@@ -196,27 +208,39 @@ class Transformer(nn.Module):
         return rope_cos_sin(c.head_dim, c.max_seq_len, c.rope_theta, device)
 
     @torch.no_grad()
-    def init_weights(self) -> None:
-        """Initialise every parameter in place (call after `to_empty` on a meta-built model).
+    def init_weights(self, seed: int | None = None) -> None:
+        """Initialise every parameter this module holds, in place (after `to_empty` on a
+        meta-built model).
 
-        Each weight is drawn whole from the global RNG, in a fixed order, then copied into the
-        parameter. NOTE: a sharded parameter (a DTensor, under DTensor's implicit replication)
+        Each weight is drawn whole from its own generator, seeded by `seed` (by default one
+        draw from the global RNG: `draw_init_seed`) and its name in the plain model, so the
+        numbers do not depend on which modules are present: a pipeline stage (whose layers
+        keep their keys) or the whole model, initialised with the same `seed`, get the same
+        weights. NOTE: a sharded parameter (a DTensor, under DTensor's implicit replication)
         keeps exactly its slice of those numbers, so every layout starts from the weights one
         process draws, at the cost of one full tensor of scratch memory at a time.
         """
+        seed = draw_init_seed() if seed is None else seed
         std = self.config.init_std
         # residual projections scaled down with depth, as in GPT-2 / torchtitan
         depth_std = std / math.sqrt(2 * self.config.n_layers)
+
+        def trunc_normal(param: torch.Tensor, name: str, std: float) -> None:
+            _init_whole(param, name, seed, nn.init.trunc_normal_, std=std, a=-3 * std, b=3 * std)
+
         self.rope = self._rope_table(self.rope.device)
         if self.tok_embeddings is not None:
-            _init_whole(self.tok_embeddings.weight, nn.init.normal_, std=std)
-        for block in self.layers.values():
-            for lin in (block.attention.wq, block.attention.wk, block.attention.wv,
-                        block.feed_forward.w1, block.feed_forward.w3):
-                _init_whole(lin.weight, nn.init.trunc_normal_, std=std, a=-3 * std, b=3 * std)
-            for lin in (block.attention.wo, block.feed_forward.w2):
-                _init_whole(lin.weight, nn.init.trunc_normal_, std=depth_std, a=-3 * depth_std,
-                            b=3 * depth_std)
+            _init_whole(self.tok_embeddings.weight, "tok_embeddings.weight", seed,
+                        nn.init.normal_, std=std)
+        for i, block in self.layers.items():
+            attn, ffn = block.attention, block.feed_forward
+            for name, lin, lin_std in (
+                ("attention.wq", attn.wq, std), ("attention.wk", attn.wk, std),
+                ("attention.wv", attn.wv, std), ("attention.wo", attn.wo, depth_std),
+                ("feed_forward.w1", ffn.w1, std), ("feed_forward.w2", ffn.w2, depth_std),
+                ("feed_forward.w3", ffn.w3, std),
+            ):
+                trunc_normal(lin.weight, f"layers.{i}.{name}.weight", lin_std)
             block.attention_norm.reset_parameters()
             block.ffn_norm.reset_parameters()
         if self.norm is not None:
@@ -225,8 +249,7 @@ class Transformer(nn.Module):
             if self.config.tie_embeddings and self.tok_embeddings is not None:
                 self.output.weight = self.tok_embeddings.weight  # to_empty() unties; tie again
             else:
-                _init_whole(self.output.weight, nn.init.trunc_normal_, std=std, a=-3 * std,
-                            b=3 * std)
+                trunc_normal(self.output.weight, "output.weight", std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None,
                 positions: torch.Tensor | None = None,

@@ -85,7 +85,10 @@ def test_compiled_sampling_with_stop_tokens_equals_eager(model):
     prompt = torch.randint(0, 97, (2, 4), generator=torch.Generator().manual_seed(3))
     kwargs = dict(temperature=0.8, top_k=20, top_p=0.95)
     first = generate_tokens(model, prompt, 40, generator=torch.Generator().manual_seed(5), **kwargs)
-    stop = int(first[0, 10])
+    generated = first[:, 4:].tolist()
+    # a token both rows sample (the first such), so that both stop on it and generation ends
+    stop = min(set(generated[0]) & set(generated[1]),
+               key=lambda token: max(row.index(token) for row in generated))
     outs = [generate_tokens(model, prompt, 40, stop_tokens=[stop], compile=compile,
                             generator=torch.Generator().manual_seed(5), **kwargs)
             for compile in (False, True)]

@@ -54,8 +54,9 @@ def materialize(model: nn.Module, device: torch.device) -> None:
 
     NOTE: under DTensor's implicit replication, `init_weights` copies each whole weight it
     draws into a sharded parameter as that shard's slice, so every layout starts from exactly
-    the weights one process would draw with the same seed (the RNG is consumed identically on
-    every rank; DTensor's own random ops are not offset-correct on CPU).
+    the weights one process would draw with the same seed (every rank draws the same base seed
+    and each weight from a generator of its own; DTensor's own random ops are not
+    offset-correct on CPU).
     """
     from torch.distributed.tensor.experimental import implicit_replication
 

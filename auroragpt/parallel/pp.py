@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from auroragpt.config import ConfigError, ParallelConfig
-from auroragpt.model import Transformer
+from auroragpt.model import Transformer, draw_init_seed
 from auroragpt.parallel.dims import ParallelDims
 from auroragpt.parallel.tp import feed_whole_sequence_positions
 
@@ -93,8 +93,9 @@ def _part(model: Transformer, layer_ids: list[int], first: bool, last: bool) -> 
 
 def split_model(model: Transformer, pp_rank: int, pp: int, virtual: int = 1,
                 tp: int = 1) -> RankStages:
-    """This rank's stages of `model` (built whole and identical on every rank; already split
-    over `tp` ranks by `apply_tp` when tp > 1).
+    """This rank's stages of `model` (built identical on every rank, best on the meta device,
+    then materialised by `materialize_stages`; already split over `tp` ranks by `apply_tp`
+    when tp > 1).
 
     Stage s holds layers [s * L / S, (s + 1) * L / S) of S = pp x virtual stages; rank r holds
     stages r, r + pp, ... (the loop placement torch's interleaved schedule expects).
@@ -116,6 +117,26 @@ def split_model(model: Transformer, pp_rank: int, pp: int, virtual: int = 1,
     local = _part(model, [i for s in indices for i in layers(s)], indices[0] == 0,
                   indices[-1] == num_stages - 1)
     return RankStages(stages, indices, local, num_stages)
+
+
+def materialize_stages(parts: RankStages, device: torch.device) -> None:
+    """Allocate this rank's stages (split on the meta device) on `device` and initialise them.
+
+    No other stage's weights are ever allocated. Every stage is initialised with one base
+    seed drawn once, so the weights are the plain model's (`Transformer.init_weights` seeds
+    each weight by its name, which a stage keeps); under DTensor's implicit replication a
+    tensor-parallel or FSDP-sharded parameter keeps its slice of them. Each stage is
+    materialised as itself, so an FSDP stage (its own root) re-registers its shards.
+    """
+    from torch.distributed.tensor.experimental import implicit_replication
+
+    seed = draw_init_seed()
+    with implicit_replication():
+        for stage in parts.stages:
+            stage.to_empty(device=device)
+            stage.init_weights(seed)
+    # `local` shares the stages' modules (so their new parameters) but has its own rope buffer
+    parts.local.rope = parts.stages[0].rope
 
 
 def build_schedule(kind: str, stages: list, n_micro: int, loss_fn=None):

@@ -158,7 +158,7 @@ class Trainer:
         """Continue from a loaded checkpoint: weights, optimizer, step, data position, RNG.
 
         A sharded engine reads its own shards only; the others read model.safetensors and the
-        optimizer state in trainer_state.pt.
+        optimizer state in trainer_state.pt, and a pipeline its optimizer shards besides.
         """
         state = checkpoint.trainer_state
         if not isinstance(state, dict) or state.get("format") != TRAINER_STATE_FORMAT:
@@ -166,13 +166,14 @@ class Trainer:
             raise CheckpointError(
                 f"{checkpoint.path / STATE_FILE}: format {found!r}, this version reads format "
                 f"{TRAINER_STATE_FORMAT}")
-        if self.engine.sharded_state:
-            self.engine.load_sharded(checkpoint.path)
-        else:
+        if not self.engine.sharded_state:
             check_state_dict(self.cfg.model, checkpoint.model_state,
                              str(checkpoint.path / MODEL_FILE))
             self.engine.load_model_state_dict(checkpoint.model_state)
             self.engine.load_optimizer_state_dict(state["optimizer"])
+        # whatever `save` had the engine write with save_sharded: everything for FSDP and ZeRO,
+        # each rank's optimizer state for a pipeline, nothing for one process
+        self.engine.load_sharded(checkpoint.path)
         self.step = state["step"]
         self.consumed_samples = state["consumed_samples"]
         # NOTE: not set here: whatever runs between now and the first step (building the data

@@ -1,17 +1,18 @@
 """The pipeline-parallel engine: a schedule from `torch.distributed.pipelining` owns each step.
 
 Ranks form a (pp x dp x tp) grid (`ParallelDims`, pipeline outermost). Every rank builds the
-same model and keeps only its stages (`auroragpt.parallel.pp`); with `parallel.tp` the weights
-are first split over each tensor-parallel group (`auroragpt.parallel.tp`), so stages pass each
-other sequence-split activations (B, T / tp, dim) and the last stage's logits are split by
-vocabulary (the loss and its backward then run under `loss_parallel`); with `fsdp` each stage
-is sharded over its data-parallel group. A step hands the schedule the rank's micro-batches: the
-first stage reads the tokens, the last computes the mean next-token loss of each micro-batch,
-and the schedule divides gradients by their number; the gradients are then averaged over the
-data-parallel group (one all-reduce for ddp, FSDP's reduce-scatter), so the update is the one
-a single process makes on the same global batch. Clipping uses the norm over every stage's
-gradients (DTensor norms combined over their mesh, then summed over the pipeline group), and
-the loss is sent from the last stage to all.
+same model on the meta device, keeps only its stages (`auroragpt.parallel.pp`) and allocates
+and initialises only those; with `parallel.tp` the weights are first split over each
+tensor-parallel group (`auroragpt.parallel.tp`), so stages pass each other sequence-split
+activations (B, T / tp, dim) and the last stage's logits are split by vocabulary (the loss and
+its backward then run under `loss_parallel`); with `fsdp` each stage is sharded over its
+data-parallel group. A step hands the schedule the rank's micro-batches: the first stage reads
+the tokens, the last computes the mean next-token loss of each micro-batch, and the schedule
+divides gradients by their number; the gradients are then averaged over the data-parallel group
+(one all-reduce for ddp, FSDP's reduce-scatter), so the update is the one a single process
+makes on the same global batch. Clipping uses the norm over every stage's gradients (DTensor
+norms combined over their mesh, then summed over the pipeline group), and the loss is sent
+from the last stage to all.
 """
 
 from __future__ import annotations
@@ -59,15 +60,9 @@ class PipelineEngine(Engine):
         self.dp_group = dp_mesh.get_group() if dp_mesh is not None else None
         self.dp_rank = dp_mesh.get_local_rank() if dp_mesh is not None else 0
         self.dp_size = dims.dp
-        if any(p.is_meta for p in model.parameters()):
-            # NOTE: materialised whole before the split (and before tensor parallelism cuts
-            # each weight), so each stage holds exactly the weights one process draws with the
-            # same seed; stage-only materialisation would have to reproduce that random stream
-            # per stage.
-            model.to_empty(device=device)
-            model.init_weights()
+        on_meta = any(p.is_meta for p in model.parameters())
         self.tp_size = dims.tp
-        if dims.tp > 1:  # split from the whole weights; stages share these modules
+        if dims.tp > 1:  # stages share these modules (split on meta, or from real weights)
             apply_tp(model, mesh["tp"])
         if resolve_mode(cfg.train.activation_checkpointing) != "none":
             apply_ac(model, cfg.train.activation_checkpointing)
@@ -76,6 +71,11 @@ class PipelineEngine(Engine):
         if self.sharded:  # each stage its own FSDP root; `parts.local` sees the same shards
             for stage in self.parts.stages:
                 apply_fsdp(stage, dp_mesh, param_dtype=self.dtype)
+        if on_meta:
+            # NOTE: only this rank's stages are allocated (its shards of them, with tp or fsdp),
+            # with the weights one process draws after the same seed: each weight has its own
+            # generator, seeded by name (see `Transformer.init_weights`).
+            pp.materialize_stages(self.parts, device)
         self.optimizer = build_optimizer(self.parts.local, cfg.train)
         # NOTE: for ddp, stages are not wrapped in DDP: its reducer cannot follow the several
         # backward passes per step a schedule makes (torch 2.13 fails rebuilding its buckets),

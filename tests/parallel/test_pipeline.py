@@ -4,7 +4,9 @@ Multi-rank runs train the debug model for 10 steps under torchrun (gloo) with th
 tests' batch (16 sequences, micro-batches of 4, clipping at 0.5, so some steps clip) and must
 reproduce the one-process reference: its losses, gradient norms and final weights. The split
 itself is checked by chaining every rank's stages in one process (and, split over two
-tensor-parallel ranks, in each of them): the plain model's logits and gradients.
+tensor-parallel ranks, in each of them): the plain model's logits and gradients. Built on the
+meta device, a rank allocates only its own stages, with one process's initial weights
+(`pp_init_worker.py`), and checkpoints resume at another pipeline degree.
 """
 
 from pathlib import Path
@@ -14,10 +16,19 @@ import torch
 from multiprocess_helpers import auroragpt_command, child_env
 from safetensors.torch import load_file
 from test_model_parallel import TP_WEIGHT_ATOL, split_run
-from test_strategies import LOSS_RTOL, OVERRIDES, SAVE, WEIGHT_ATOL, assert_same_weights, reference
+from test_strategies import (
+    LOSS_RTOL,
+    OVERRIDES,
+    SAVE,
+    WEIGHT_ATOL,
+    assert_same_training,
+    assert_same_weights,
+    launcher_for,
+    reference,
+)
 
 from auroragpt.config import ConfigError, ParallelConfig, apply_overrides, get_preset
-from auroragpt.model import build_model
+from auroragpt.model import Transformer, build_model
 from auroragpt.parallel import ParallelDims, pp
 from auroragpt.parallel.parallelize import check_layout
 from auroragpt.train.engine import next_token_loss
@@ -25,6 +36,7 @@ from auroragpt.train.engine import next_token_loss
 FOUR_LAYERS = "model.n_layers=4"  # interleaved: 2 ranks x 2 virtual stages x 1 layer
 TP2_X_PP2 = ("parallel.tp=2", "parallel.pp=2")
 STAGES_WORKER = Path(__file__).with_name("stages_worker.py")
+PP_INIT_WORKER = Path(__file__).with_name("pp_init_worker.py")
 
 
 def pipeline_run(runs, nproc: int, *extra: str, strategy: str = "ddp") -> dict:
@@ -131,6 +143,24 @@ def test_resume_a_pipeline_run_from_its_checkpoint(runs):
     assert_same_weights(resumed["dir"] / "final.safetensors", ref["dir"] / "final.safetensors")
 
 
+@pytest.mark.parametrize("saved, resumed", [
+    ((2, "ddp", ("parallel.pp=2",)), (1, "fsdp", ())),
+    ((2, "fsdp", ()), (2, "ddp", ("parallel.pp=2",))),
+], ids=["pp2-to-one-process", "dp2-to-pp2"])
+def test_resume_at_another_pipeline_degree(runs, saved, resumed):
+    """A PP=2 checkpoint resumed in one process, and a two-rank FSDP (pp=1) checkpoint resumed
+    as two pipeline stages: steps 6-10 equal the uninterrupted reference's. Both go through
+    the sharded checkpoint (torch distributed checkpoint, plain-model names), which a plain
+    ddp run does not write."""
+    (saved_on, saved_strategy, saved_layout), (resumed_on, strategy, layout) = saved, resumed
+    first = runs.get(launcher_for(saved_on), saved_on, saved_strategy, *SAVE, *OVERRIDES,
+                     *saved_layout)
+    second = runs.get(launcher_for(resumed_on), resumed_on, strategy, "--resume",
+                      str(first["dir"] / "checkpoint"), "--resume-step", "5", *OVERRIDES,
+                      *layout)
+    assert_same_training(second, reference(runs), first_step=5)
+
+
 # ----------------------------------------------------------------------------------------------
 # The split, in process
 # ----------------------------------------------------------------------------------------------
@@ -166,6 +196,33 @@ def test_chained_stages_give_the_plain_model_logits_and_gradients(pp_degree, vir
             torch.testing.assert_close(param.grad, plain_grads[name].grad, rtol=0, atol=0)
 
 
+def test_stages_materialised_alone_hold_the_plain_models_weights_and_compute_it():
+    """Each rank's stages (2 ranks x 2 virtual stages) split on the meta device, then allocated
+    and initialised alone after the seed of a whole model built in one process: its weights bit
+    for bit, and chained, its logits (the rotary tables were built too)."""
+    cfg = get_preset("debug").model
+    cfg.n_layers = 4
+    torch.manual_seed(0)
+    plain = build_model(cfg)
+    tokens = torch.randint(0, cfg.vocab_size, (2, 16))
+    ranks = []
+    for rank in range(2):
+        with torch.device("meta"):
+            model = Transformer(cfg)
+        ranks.append(pp.split_model(model, rank, 2, 2))
+        torch.manual_seed(0)
+        pp.materialize_stages(ranks[-1], torch.device("cpu"))
+    weights = plain.state_dict()
+    for rank in ranks:
+        for name, tensor in rank.local.state_dict().items():
+            assert torch.equal(tensor, weights[name]), name
+    hidden = tokens
+    for _, stage in sorted((i, s) for rank in ranks
+                           for i, s in zip(rank.indices, rank.stages, strict=True)):
+        hidden = stage(hidden)
+    torch.testing.assert_close(hidden, plain(tokens), rtol=0, atol=0)
+
+
 def test_tensor_parallel_stages_chained_give_the_plain_model_logits_and_gradients(tmp_path):
     """4 layers as 2 ranks x 2 virtual stages, each split over 2 tensor-parallel ranks: the
     stages pass sequence slices (B, T / 2, dim) on and still compute the plain model."""
@@ -176,6 +233,35 @@ def test_tensor_parallel_stages_chained_give_the_plain_model_logits_and_gradient
     assert got["logits_max_diff"] < 1e-5
     assert got["grad_max_diff"] < 1e-4 * got["grad_max"]
     assert got["loss"] == pytest.approx(got["ref_loss"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# Initialisation: each rank allocates its own stages only, with one process's weights
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nproc, overrides", [
+    (2, ("parallel.strategy=ddp", "parallel.pp=2")),
+    (2, ("parallel.strategy=ddp", "parallel.pp=2", FOUR_LAYERS,
+         "parallel.pp_schedule=interleaved")),
+    (4, ("parallel.strategy=ddp", *TP2_X_PP2)),
+    pytest.param(4, ("parallel.strategy=fsdp", "parallel.pp=2"), marks=pytest.mark.slow),
+], ids=["pp2", "pp2-interleaved", "tp2-x-pp2", "pp2-x-fsdp2"])
+def test_a_pipeline_rank_allocates_only_its_stages_with_the_plain_models_weights(
+        tmp_path, nproc, overrides):
+    """Built on the meta device: every parameter a rank does not hold is still on the meta
+    device afterwards, and the ones it holds are the plain model's initial weights (drawn in
+    one process after the same seed), bit for bit."""
+    got = split_run(tmp_path, nproc, *overrides, worker=PP_INIT_WORKER)
+    names = set(got["names"])
+    held = [set(rank["held"]) for rank in got["ranks"]]
+    assert set().union(*held) == names
+    for rank, held_names in zip(got["ranks"], held, strict=True):
+        assert held_names < names  # a proper part of the model
+        assert set(rank["still_meta"]) == names - held_names
+        assert rank["init_max_diff"] == 0.0
+        if "parallel.strategy=ddp" in overrides:  # FSDP divides (and pads) it further
+            assert rank["allocated"] == rank["planned"]
 
 
 # ----------------------------------------------------------------------------------------------

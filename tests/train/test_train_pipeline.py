@@ -52,3 +52,16 @@ def test_two_pipeline_stages_train_validate_and_save_like_one_process(tmp_path, 
     # no rank holds the whole model, so the pipeline run writes no text samples
     assert (tmp_path / "one" / "samples.jsonl").read_text()
     assert not (tmp_path / "two" / "samples.jsonl").read_text()
+
+
+def test_a_pipeline_run_resumes_like_one_process(tmp_path, data_cache):
+    """Two stages stopped after step 2 and continued with --resume: steps 3 and 4 (weights and
+    AdamW's moments read back from every rank's shards) are one uninterrupted process's."""
+    one = run_train([sys.executable], tmp_path / "one", data_cache)
+    two = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2"]
+    run_train(two, tmp_path / "two", data_cache, "parallel.pp=2", "train.stop_step=2")
+    resumed = run_train(two, tmp_path / "two", data_cache, "parallel.pp=2", "--resume")
+    by_step = {r["step"]: r for r in resumed}
+    for a in one[2:]:
+        assert by_step[a["step"]]["loss"] == pytest.approx(a["loss"], rel=1e-6)
+        assert by_step[a["step"]]["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-5)
