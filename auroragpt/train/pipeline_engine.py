@@ -32,6 +32,7 @@ from auroragpt.model import Transformer
 from auroragpt.parallel import ParallelDims, pp, resolve_strategy
 from auroragpt.parallel.ac import apply_ac, resolve_mode
 from auroragpt.parallel.fsdp import apply_fsdp
+from auroragpt.parallel.parallelize import apply_compile
 from auroragpt.parallel.tp import apply_tp
 from auroragpt.train.engine import (
     Engine,
@@ -66,6 +67,8 @@ class PipelineEngine(Engine):
             apply_tp(model, mesh["tp"])
         if resolve_mode(cfg.train.activation_checkpointing) != "none":
             apply_ac(model, cfg.train.activation_checkpointing)
+        if cfg.train.compile:  # per block, as `parallelize` does; stages share the blocks
+            apply_compile(model)
         self.parts = pp.split_model(model, pp_rank, dims.pp, cfg.parallel.stages_per_rank,
                                     dims.tp)
         if self.sharded:  # each stage its own FSDP root; `parts.local` sees the same shards

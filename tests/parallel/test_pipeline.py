@@ -62,6 +62,13 @@ def test_two_stages_match_one_process(runs, schedule):
     assert_same_run(got, reference(runs))
 
 
+@pytest.mark.slow
+def test_compiled_stages_match_one_process(runs):
+    """train.compile=true compiles each block of a stage, as it does without pipelining."""
+    assert_same_run(pipeline_run(runs, 2, "parallel.pp=2", "train.compile=true"),
+                    reference(runs))
+
+
 @pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
 def test_pp2_x_dp2_on_four_ranks_matches_one_process(runs, strategy):
     got = pipeline_run(runs, 4, "parallel.pp=2", strategy=strategy)
@@ -99,8 +106,9 @@ def test_tp2_x_pp2_on_four_ranks_matches_one_process(runs):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [("train.activation_checkpointing=selective",),
-                                   (FOUR_LAYERS, "parallel.pp_schedule=interleaved")],
-                         ids=["selective-checkpointing", "interleaved"])
+                                   (FOUR_LAYERS, "parallel.pp_schedule=interleaved"),
+                                   ("train.compile=true",)],
+                         ids=["selective-checkpointing", "interleaved", "compiled"])
 def test_tp2_x_pp2_variants_match_one_process(runs, extra):
     ref = runs.get("python", 1, "single", *SAVE, *OVERRIDES,
                    *(x for x in extra if x.startswith("model.")))
