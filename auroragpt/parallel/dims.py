@@ -45,6 +45,29 @@ def resolve_strategy(strategy: str, world_size: int) -> str:
     return strategy
 
 
+def check_composition(strategy: str, dims: ParallelDims) -> None:
+    """Refuse a data-parallel strategy (already resolved) with model-parallel degrees no
+    engine runs together. `dims` needs only `tp`, `pp` and `sp`, so the planner's `Layout` is
+    checked by the same rules as a run."""
+    if strategy.startswith("zero") and (dims.tp > 1 or dims.sp > 1):
+        raise ConfigError(
+            f"parallel.strategy={strategy} with parallel.tp={dims.tp}, parallel.sp={dims.sp}: "
+            "DeepSpeed cannot hold tensor- or sequence-parallel (DTensor) models; use fsdp, "
+            "which shards like ZeRO-3"
+        )
+    if dims.pp == 1:
+        return
+    if strategy not in ("ddp", "fsdp", "single"):
+        raise ConfigError(
+            f"parallel.pp={dims.pp} composes with ddp or fsdp on the data dimension in this "
+            f"version; got parallel.strategy={strategy!r}: use ddp or fsdp")
+    if dims.sp > 1:
+        # NOTE: Ulysses would need each stage's sequence slice and its positions threaded
+        # through the schedule; not done.
+        raise ConfigError(f"parallel.sp={dims.sp} with parallel.pp={dims.pp} is not supported "
+                          "in this version: use parallel.sp=1 (tensor parallelism composes)")
+
+
 @dataclass(frozen=True)
 class ParallelDims:
     """Degrees of each parallel dimension; their product must equal `world_size`."""

@@ -25,12 +25,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from auroragpt.config import Config, ConfigError
+from auroragpt.config import Config
 from auroragpt.parallel.ac import apply_ac
 from auroragpt.parallel.ddp import apply_ddp, apply_replicate
-from auroragpt.parallel.dims import ParallelDims, resolve_strategy
+from auroragpt.parallel.dims import ParallelDims, check_composition, resolve_strategy
 from auroragpt.parallel.fsdp import apply_fsdp
-from auroragpt.parallel.pp import check_pipeline_layout
 from auroragpt.parallel.sp import apply_sp, check_sp
 from auroragpt.parallel.tp import apply_tp, check_tp
 
@@ -38,13 +37,7 @@ from auroragpt.parallel.tp import apply_tp, check_tp
 def check_layout(cfg: Config, dims: ParallelDims) -> None:
     """Every refusal a layout can earn, raised before any model is built."""
     strategy = resolve_strategy(cfg.parallel.strategy, dims.world_size)
-    if strategy.startswith("zero") and (dims.tp > 1 or dims.sp > 1):
-        raise ConfigError(
-            f"parallel.strategy={strategy} with parallel.tp={dims.tp}, parallel.sp={dims.sp}: "
-            "DeepSpeed cannot hold tensor- or sequence-parallel (DTensor) models; use fsdp, "
-            "which shards like ZeRO-3"
-        )
-    check_pipeline_layout(strategy, dims)
+    check_composition(strategy, dims)
     check_tp(cfg.model, dims.tp)
     check_sp(cfg.model, dims.sp, dims.tp)
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from auroragpt.config import Config, ConfigError, ModelConfig, flops_per_token
+from auroragpt.parallel.dims import check_composition
 from auroragpt.parallel.machines import GiB, Machine
-from auroragpt.parallel.pp import check_pipeline_layout
 
 # ----------------------------------------------------------------------------------------------
 # Training state per parameter
@@ -153,10 +153,7 @@ class Layout:
     def check(self, model: ModelConfig) -> None:
         """Refuse degrees that cannot run, naming the field (training's refusals included, so
         the planner never recommends a layout `auroragpt train` would refuse)."""
-        check_pipeline_layout(self.strategy, self)
-        if self.strategy.startswith("zero") and (self.tp > 1 or self.sp > 1):
-            raise ConfigError(f"parallel.strategy={self.strategy} does not compose with "
-                              f"parallel.tp={self.tp}, parallel.sp={self.sp}")
+        check_composition(self.strategy, self)
         if self.world % (self.tp * self.pp * self.sp):
             raise ConfigError(
                 f"parallel.tp={self.tp} x parallel.pp={self.pp} x parallel.sp={self.sp} must "

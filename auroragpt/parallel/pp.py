@@ -25,26 +25,9 @@ from torch import nn
 
 from auroragpt.config import ConfigError, ParallelConfig
 from auroragpt.model import Transformer, draw_init_seed
-from auroragpt.parallel.dims import ParallelDims
 from auroragpt.parallel.tp import feed_whole_sequence_positions
 
 SCHEDULES = ParallelConfig.PP_SCHEDULES
-
-
-def check_pipeline_layout(strategy: str, dims: ParallelDims) -> None:
-    """Refuse what pipeline stages do not compose with (`strategy` already resolved); `dims`
-    needs only `pp` and `sp`, so the planner's `Layout` is checked the same way."""
-    if dims.pp == 1:
-        return
-    if strategy not in ("ddp", "fsdp", "single"):
-        raise ConfigError(
-            f"parallel.pp={dims.pp} composes with ddp or fsdp on the data dimension in this "
-            f"version; got parallel.strategy={strategy!r}: use ddp or fsdp")
-    if dims.sp > 1:
-        # NOTE: Ulysses would need each stage's sequence slice and its positions threaded
-        # through the schedule; not done.
-        raise ConfigError(f"parallel.sp={dims.sp} with parallel.pp={dims.pp} is not supported "
-                          "in this version: use parallel.sp=1 (tensor parallelism composes)")
 
 
 def check_micro_batches(parallel: ParallelConfig, n_micro: int) -> None:
