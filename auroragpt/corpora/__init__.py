@@ -9,7 +9,9 @@
 - `stdlib`: the running Python's standard-library source files;
 - `arithmetic`, `units`, `chemistry`, `timeseries`, `graphs`, `sequences`: procedurally
   generated "structured science mapped to narrative" documents, endless and deterministic for
-  a seed, each with held-out probes (see `base` for the conventions).
+  a seed, each with held-out probes (see `base` for the conventions);
+- `numbers`: drill sheets of three number skills, probed one by one (the skills the tiny
+  demo learns).
 
 `mixed_text` interleaves several corpora, e.g. to train a shared tokenizer.
 """
@@ -22,6 +24,7 @@ from auroragpt.corpora.arithmetic import ArithmeticCorpus
 from auroragpt.corpora.base import Corpus, Probe
 from auroragpt.corpora.chemistry import ChemistryCorpus
 from auroragpt.corpora.graphs import GraphsCorpus
+from auroragpt.corpora.numbers import NumbersCorpus
 from auroragpt.corpora.sequences import SequencesCorpus
 from auroragpt.corpora.stdlib import StdlibCorpus
 from auroragpt.corpora.timeseries import TimeSeriesCorpus
@@ -39,6 +42,7 @@ CORPORA: dict[str, Corpus] = {
         TimeSeriesCorpus(),
         GraphsCorpus(),
         SequencesCorpus(),
+        NumbersCorpus(),
     )
 }
 

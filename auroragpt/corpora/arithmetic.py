@@ -7,10 +7,8 @@ single-digit sums most often. Word problems wrap the same line in a story; two-d
 products are sometimes worked through step by step, but only when none of the steps is itself
 a held-out problem.
 
-Three number skills are drilled on their own sheets and probed on their own (`skills`): the
-last digit of a number, the number that comes after it, and whether it is even or odd. Each
-needs only the digits right before the answer, so they are the first skills a small model
-learns (chapter 10 watches them appear); parity has a chance level of 50 %.
+The number skills a small model learns first (the last digit, even or odd, the next number)
+are drilled in their own corpus, `numbers`.
 """
 
 from __future__ import annotations
@@ -55,42 +53,6 @@ class Problem:
     @property
     def facts(self) -> tuple[Fact, ...]:
         return (self.fact,)
-
-
-@dataclass(frozen=True)
-class NumberQuestion:
-    """One question about a whole number n: its last digit, its successor or its parity."""
-
-    skill: str
-    n: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.skill}: {self.n}"
-
-    @property
-    def fact(self) -> Fact:
-        if self.skill == LAST_DIGIT:
-            return Fact(f"The last digit of {self.n} is", f" {self.n % 10}.")
-        if self.skill == NEXT_NUMBER:
-            return Fact(f"The number after {self.n} is", f" {self.n + 1}.")
-        return Fact(f"Is {self.n} even or odd? It is", " even." if self.n % 2 == 0 else " odd.")
-
-    @property
-    def facts(self) -> tuple[Fact, ...]:
-        return (self.fact,)
-
-
-LAST_DIGIT, NEXT_NUMBER, PARITY = "last digit", "next number", "even or odd"
-
-
-def _number_sampler(skill: str) -> Callable[[random.Random], NumberQuestion]:
-    def sample(rng: random.Random) -> NumberQuestion:  # one to three digits, short ones often
-        return NumberQuestion(skill, rng.randint(1, rng.choice((9, 99, 999))))
-    return sample
-
-
-NUMBER_SKILLS = {skill: _number_sampler(skill) for skill in (LAST_DIGIT, NEXT_NUMBER, PARITY)}
 
 
 def sample_problem(rng: random.Random, op: str | None = None) -> Problem:
@@ -182,7 +144,6 @@ SHEET_TOPICS = {
 class ArithmeticCorpus(GeneratedCorpus[Problem]):
     name = NAME
     description = "addition, subtraction, multiplication and exact division in stories and drills"
-    skills = NUMBER_SKILLS
 
     def sample_item(self, rng: random.Random) -> Problem:
         return sample_problem(rng)
@@ -204,14 +165,11 @@ def _notebook(rng: random.Random, draw: Callable[..., Problem]) -> str:
 
 
 def _practice_sheet(rng: random.Random, draw: Callable[..., Problem]) -> str:
-    op = rng.choice([*OPS, None, *NUMBER_SKILLS, *NUMBER_SKILLS])
-    if op in NUMBER_SKILLS:  # a drill of one number skill
-        lines = [draw(NUMBER_SKILLS[op]).fact.text for _ in range(rng.randint(8, 20))]
-    else:
-        problems = sorted((draw(lambda r: sample_problem(r, op)) for _ in range(rng.randint(8, 20))),
-                          key=lambda x: x.level)
-        lines = [problem.fact.text for problem in problems]
-    title = f"Practice sheet {rng.randint(1, 60)}: {SHEET_TOPICS.get(op, op)}."
+    op = rng.choice([*OPS, None])
+    problems = sorted((draw(lambda r: sample_problem(r, op)) for _ in range(rng.randint(8, 20))),
+                      key=lambda x: x.level)
+    lines = [problem.fact.text for problem in problems]
+    title = f"Practice sheet {rng.randint(1, 60)}: {SHEET_TOPICS[op]}."
     # NOTE: a third of the sheets put the title last, so that some documents start right at a
     # computation line, the way probes are asked (just after an end-of-document token).
     if rng.random() < 1 / 3:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import operator
 import re
 
-import pytest
-
 from auroragpt.corpora import get_corpus
 
 COMPUTE = re.compile(r"Compute (\d+) ([-+*/]) (\d+)\. The answer is (\d+)\.")
@@ -69,33 +67,3 @@ def test_held_out_problems_are_never_stated_in_any_form():
         a, op, b, answer = COMPUTE.fullmatch(probe.prompt + probe.answer).groups()
         stated = re.compile(rf"(?<![\d.]){a} {re.escape(op)} {b} = {answer}(?!\d)")
         assert not stated.search(text), probe
-
-
-NUMBER_SKILLS = {  # skill -> (question pattern, Python's own answer for n)
-    "last digit": (re.compile(r"The last digit of (\d+) is (\d+)\."), lambda n: str(n % 10)),
-    "next number": (re.compile(r"The number after (\d+) is (\d+)\."), lambda n: str(n + 1)),
-    "even or odd": (re.compile(r"Is (\d+) even or odd\? It is (even|odd)\."),
-                    lambda n: "odd" if n % 2 else "even"),
-}
-
-
-def test_number_skills_are_drilled_right_and_probed_held_out():
-    corpus = get_corpus("arithmetic")
-    assert set(corpus.skills) == set(NUMBER_SKILLS)
-    text = "".join(corpus.documents(seed=0, max_chars=300_000))
-    for skill, (pattern, answer) in NUMBER_SKILLS.items():
-        stated = pattern.findall(text)
-        assert len(stated) > 200, skill  # every skill is drilled often
-        assert all(got == answer(int(n)) for n, got in stated), skill
-        probes = corpus.skill_probes(skill, 40, seed=0)
-        assert probes == corpus.skill_probes(skill, 60, seed=0)[:40]
-        assert len({p.prompt for p in probes}) == 40 and {p.skill for p in probes} == {skill}
-        for probe in probes:
-            n, got = pattern.fullmatch(probe.prompt + probe.answer).groups()
-            assert got == answer(int(n))
-            assert probe.prompt not in text, probe  # held out of every training document
-
-
-def test_unknown_skill_is_refused_by_name():
-    with pytest.raises(ValueError, match="no skill 'carrying'"):
-        get_corpus("arithmetic").skill_probes("carrying", 3)

@@ -18,7 +18,8 @@ import pytest
 
 from auroragpt.corpora import CORPORA, Probe, get_corpus, mixed_text
 
-NAMES = ["stdlib", "arithmetic", "units", "chemistry", "timeseries", "graphs", "sequences"]
+NAMES = ["stdlib", "arithmetic", "units", "chemistry", "timeseries", "graphs", "sequences",
+         "numbers"]
 GENERATED = [name for name in NAMES if name != "stdlib"]
 HOLDOUT_CHARS = 400_000
 N_PROBES = 60

@@ -16,7 +16,7 @@ SAMPLE = re.compile(r"<!-- sample: (\w+) -->\n```text\n(.*?)\n```", re.DOTALL)
 def test_marked_samples_are_generated_text():
     samples = SAMPLE.findall(DOC.read_text(encoding="utf-8"))
     assert {name for name, _ in samples} >= {"arithmetic", "units", "chemistry", "timeseries",
-                                             "graphs", "sequences"}
+                                             "graphs", "sequences", "numbers"}
     for name, excerpt in samples:
         text = "".join(itertools.islice(get_corpus(name).documents(seed=0), 10))
         assert excerpt in text, f"docs/corpora.md sample for {name} is out of date"
