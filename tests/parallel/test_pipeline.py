@@ -92,8 +92,9 @@ def test_schedules_agree_with_each_other_and_interleaved_with_one_process(runs):
 
 @pytest.mark.slow
 def test_tiny_preset_as_pp2_x_dp2_matches_one_process(runs):
-    """The tiny preset (4 layers, width 256) on 4 ranks: 2 stages x 2 replicas, 3 steps."""
-    tiny = ("--preset", "tiny", "--steps", "3", "train.micro_batch_size=4")
+    """The tiny preset (4 layers, width 256) on 4 ranks: 2 stages x 2 replicas, 3 steps of 16."""
+    tiny = ("--preset", "tiny", "--steps", "3", "train.global_batch_size=16",
+            "train.micro_batch_size=4")
     ref = runs.get("python", 1, "single", *tiny)
     assert_same_run(runs.get("torchrun", 4, "ddp", *tiny, "parallel.pp=2"), ref)
 
