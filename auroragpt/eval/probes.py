@@ -9,7 +9,7 @@ skill, scored under the name `corpus/skill`, so a skill can be watched apart fro
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from auroragpt.eval.metrics import answer_matches
@@ -38,8 +38,17 @@ def probe_group(probe) -> str:
     return f"{probe.corpus}/{skill}" if skill else probe.corpus
 
 
+def constant_answer_floor(answers: Sequence[str]) -> float:
+    """The exact match of a model that always gives the commonest answer (no skill at all).
+
+    A score near it says nothing: with 17 of 32 parity probes even, always " even." scores 53 %.
+    """
+    return max(Counter(a.strip() for a in answers).values()) / len(answers)
+
+
 def score_probes(model, tokenizer, probes: Sequence, batch_size: int = 32) -> dict[str, dict]:
-    """Per corpus (and skill): {"accuracy", "n", "examples": [{prompt, answer, output, correct}, ...]}.
+    """Per corpus (and skill): {"accuracy", "floor", "n", "examples": [{prompt, answer, output,
+    correct}, ...]}; "floor" is `constant_answer_floor` of the group's answers.
 
     `model` is anything with the `Transformer` forward interface (and `config.max_seq_len`).
     """
@@ -56,6 +65,7 @@ def score_probes(model, tokenizer, probes: Sequence, batch_size: int = 32) -> di
         correct = [answer_matches(out, p.answer) for out, p in zip(outputs, items, strict=True)]
         scores[corpus] = {
             "accuracy": sum(correct) / len(items),
+            "floor": constant_answer_floor([p.answer for p in items]),
             "n": len(items),
             "examples": [
                 {"prompt": p.prompt, "answer": p.answer, "output": out, "correct": ok}

@@ -2,7 +2,8 @@
 
 - results.jsonl: one JSON row per checkpoint (everything, generations included), by step;
 - summary.csv: the numeric columns of those rows, one line per step;
-- summary.md: tables across checkpoints, the plots, and "generations across steps" (each
+- summary.md: tables across checkpoints (a drilled skill's line next to its constant-answer
+  floor), the plots, and "generations across steps" (each
   prompt's output at every step, the view that shows what the model picks up as tokens
   accumulate, and where it falls into loops);
 - val_loss.png, probe_accuracy.png, repetition.png: metric vs tokens seen.
@@ -116,6 +117,21 @@ def per_corpus_table(rows: list[dict], prefix: str) -> str | None:
     return _markdown_table(["step", "tokens seen", *names], lines)
 
 
+def skills_table(rows: list[dict]) -> str | None:
+    """Skills (`corpus/skill` probe groups) x checkpoints, as percentages, with each floor."""
+    names = [name for name in rows[-1].get("probes", {}) if "/" in name]
+    if not names:
+        return None
+
+    def percent(value) -> str:
+        return "" if value is None else f"{value:.0%}"
+
+    lines = [[name, percent(rows[-1]["probes"][name].get("floor"))]
+             + [percent(row.get("probes", {}).get(name, {}).get("accuracy")) for row in rows]
+             for name in names]
+    return _markdown_table(["skill", "floor", *(f"step {row['step']}" for row in rows)], lines)
+
+
 def summary_markdown(run_dir: Path, rows: list[dict], plots: list[str]) -> str:
     parts = [f"# Evaluation of `{Path(run_dir).name}`", ""]
     if not rows:
@@ -130,6 +146,12 @@ def summary_markdown(run_dir: Path, rows: list[dict], plots: list[str]) -> str:
         "the share of 4-grams a generation repeats from itself (higher = more looping).",
         "", "## Across checkpoints", "", summary_table(rows), "",
     ]
+    skills = skills_table(rows)
+    if skills:
+        parts += ["## Skills", "",
+                  "Each drilled skill's probe accuracy at every checkpoint, next to its floor: "
+                  "the score of always giving the probe set's commonest answer, so a skill is "
+                  "learned where its line rises well above the floor.", "", skills, ""]
     for title, prefix in (("Validation loss per corpus", "val_loss/"),
                           ("Probe accuracy per corpus", "probe_acc/")):
         table = per_corpus_table(rows, prefix)

@@ -143,3 +143,29 @@ def test_skill_probes_are_scored_apart_and_left_out_of_the_corpus_mean(tokenizer
     assert flat["probe_acc/mean"] == 1.0  # the mean is over corpora only
     assert flat["probe_acc/numbers/last digit"] == 1.0
     assert isinstance(probes[0], CorpusProbe)
+
+
+def test_floor_is_the_share_of_the_commonest_answer(tokenizer):
+    """Always answering " odd." gets 3 of these 4 right (spaces do not count), " 7." 2 of 3."""
+    from auroragpt.corpora import Probe as CorpusProbe
+
+    probes = [CorpusProbe("numbers", f"Is {n} even or odd? It is", answer, "even or odd")
+              for n, answer in ((3, " odd."), (5, "odd."), (8, " even."), (9, " odd."))]
+    probes += [CorpusProbe("numbers", f"The last digit of {n} is", answer, "last digit")
+               for n, answer in ((17, " 7."), (27, " 7."), (12, " 2."))]
+    scores = score_probes(LookupPredictor(tokenizer, probes, perfect=True), tokenizer, probes)
+    assert scores["numbers/even or odd"]["floor"] == 0.75
+    assert scores["numbers/last digit"]["floor"] == 2 / 3
+
+
+def test_summary_lists_each_skill_against_its_floor(tmp_path):
+    from auroragpt.eval.report import summary_markdown
+
+    rows = [{"step": step, "tokens_seen": 1024 * step, "probes": {
+        "numbers": {"accuracy": acc, "floor": 0.2, "n": 4, "examples": []},
+        "numbers/even or odd": {"accuracy": acc, "floor": 0.53, "n": 32, "examples": []}}}
+        for step, acc in ((100, 0.47), (600, 1.0))]
+    summary = summary_markdown(tmp_path, rows, plots=[])
+    assert "| skill | floor | step 100 | step 600 |" in summary
+    assert "| numbers/even or odd | 53% | 47% | 100% |" in summary
+    assert "| numbers |" not in summary.split("## Skills")[1].split("##")[0]  # corpora are not skills
