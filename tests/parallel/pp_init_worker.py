@@ -9,23 +9,15 @@ number of parameter elements it allocated, the planner's count for its stages, a
 difference of its initial weights from the reference's.
 """
 
-import argparse
 import json
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from split_reference import reference_and_split, whole
 from torch.distributed.tensor import DTensor
 
-from auroragpt.config import apply_overrides, get_preset
-from auroragpt.distributed import setup, teardown
-from auroragpt.model import Transformer, build_model
+from auroragpt.distributed import teardown
 from auroragpt.parallel.planner import device_params
-from auroragpt.train.parallel_engines import build_parallel_engine
-
-
-def whole(t: torch.Tensor) -> torch.Tensor:
-    return t.full_tensor() if isinstance(t, DTensor) else t
 
 
 def local_numel(t: torch.Tensor) -> int:
@@ -33,19 +25,8 @@ def local_numel(t: torch.Tensor) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    info = setup(timeout_s=300)
-    cfg = apply_overrides(get_preset("debug"), ["train.dtype=fp32", *args.overrides])
-
-    torch.manual_seed(cfg.train.seed)
-    reference = dict(build_model(cfg.model).named_parameters())
-    torch.manual_seed(cfg.train.seed)
-    with torch.device("meta"):
-        model = Transformer(cfg.model)
-    engine = build_parallel_engine(model, cfg, info.device)
+    out, cfg, plain, model, engine = reference_and_split()
+    reference = dict(plain.named_parameters())
     parts = engine.parts
 
     held = dict(parts.local.named_parameters())
@@ -62,8 +43,8 @@ def main() -> None:
     reports: list[dict | None] = [None] * dist.get_world_size()
     dist.all_gather_object(reports, report)
     if dist.get_rank() == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps({"ranks": reports,
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps({"ranks": reports,
                                                           "names": sorted(reference)}))
     del engine
     teardown()

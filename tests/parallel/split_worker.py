@@ -7,24 +7,15 @@ the largest differences of the initial weights, of the logits of one batch and o
 gradients of its mean loss, and the two losses.
 """
 
-import argparse
 import json
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from torch.distributed.tensor import DTensor
+from split_reference import reference_and_split, whole
 
-from auroragpt.config import apply_overrides, get_preset
-from auroragpt.distributed import setup, teardown
-from auroragpt.model import Transformer, build_model
+from auroragpt.distributed import teardown
 from auroragpt.parallel.sp import sequence_shard
 from auroragpt.train.engine import next_token_loss
-from auroragpt.train.parallel_engines import build_parallel_engine
-
-
-def whole(t: torch.Tensor) -> torch.Tensor:
-    return t.full_tensor() if isinstance(t, DTensor) else t
 
 
 def gather_sequence(local: torch.Tensor, engine) -> torch.Tensor:
@@ -38,19 +29,7 @@ def gather_sequence(local: torch.Tensor, engine) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
-    info = setup(timeout_s=300)
-    cfg = apply_overrides(get_preset("debug"), ["train.dtype=fp32", *args.overrides])
-
-    torch.manual_seed(cfg.train.seed)
-    reference = build_model(cfg.model)
-    torch.manual_seed(cfg.train.seed)
-    with torch.device("meta"):
-        model = Transformer(cfg.model)
-    engine = build_parallel_engine(model, cfg, info.device)
+    out, cfg, reference, _, engine = reference_and_split()
 
     init_diff = max((whole(p) - q).abs().max().item() for p, q in
                     zip(engine.module.parameters(), reference.parameters(), strict=True))
@@ -79,8 +58,8 @@ def main() -> None:
         "ref_loss": ref_loss.item(),
     }
     if dist.get_rank() == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps(report))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report))
     del engine
     teardown()
 
