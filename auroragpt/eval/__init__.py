@@ -17,10 +17,12 @@ Generation (prompts in, text out) is `auroragpt.generation`, shared with trainin
 from auroragpt.checkpoint import list_checkpoints, resolve_checkpoint
 from auroragpt.eval.export import export_hf, import_hf
 from auroragpt.eval.loading import load_model
+from auroragpt.eval.probes import constant_answer_floor
 from auroragpt.eval.runner import EvalSettings, evaluate
 
 __all__ = [
     "EvalSettings",
+    "constant_answer_floor",
     "evaluate",
     "export_hf",
     "import_hf",
